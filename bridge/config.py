@@ -1,0 +1,222 @@
+"""Configuration as small value objects, read from TOML.
+
+``load()`` returns a :class:`Config` or raises :class:`ConfigError` carrying every problem
+found, one line each, so ``booking-bridge check`` can print them all at once. Secrets are
+never in the file: the file names the environment variables that hold them.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import tomllib
+from collections.abc import Mapping
+from dataclasses import MISSING as _MISSING
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errortable import UpstreamRule, rule_from_mapping
+
+
+class ConfigError(Exception):
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    cert_file: str
+    key_file: str
+    # When set, clients must present a certificate chaining to these roots (mutual TLS,
+    # which Google uses for gRPC booking servers).
+    client_ca_file: str | None = None
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    grpc_listen: str = "0.0.0.0:50051"
+    shutdown_grace_seconds: float = 10.0
+    # Answer UNAVAILABLE this long before the caller's deadline rather than after it.
+    default_deadline_seconds: float = 10.0
+    tls: TlsConfig | None = None
+
+
+@dataclass(frozen=True)
+class UpstreamConfig:
+    base_url: str = "https://api.eu-west-1.qmatic.io/external/v1"
+    token_url: str = "https://api.eu-west-1.qmatic.io/oauth2/token"
+    account: str = ""
+    client_id_env: str = "QMATIC_CLIENT_ID"
+    client_secret_env: str = "QMATIC_CLIENT_SECRET"
+    tenant_id: str = ""
+    language: str = "en_US"
+    connect_timeout: float = 2.0
+    read_timeout: float = 5.0
+    max_attempts: int = 3
+    error_rules: tuple[UpstreamRule, ...] = ()
+
+    def credentials(self, environ: Mapping[str, str] = os.environ) -> tuple[str, str]:
+        """The OAuth2 client id and secret, from the environment; KeyError names the variable."""
+        return environ[self.client_id_env], environ[self.client_secret_env]
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    path: str = "bridge.sqlite3"
+
+
+@dataclass(frozen=True)
+class BookingConfig:
+    # Where the keyed hash that turns a customer into Qmatic's personalIdentifier gets
+    # its key. Changing the key orphans every earlier booking from customer search.
+    identity_key_env: str = "BRIDGE_IDENTITY_KEY"
+    # How long before the upstream's 15-minute hold ends we stop offering the lease:
+    # covers clock skew and the confirm call's own round trip.
+    lease_safety_margin_seconds: int = 60
+    mappings_dir: str = "mappings"
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    upstream: UpstreamConfig = field(default_factory=UpstreamConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    booking: BookingConfig = field(default_factory=BookingConfig)
+    source: pathlib.Path | None = None
+
+    def resolve(self, path: str) -> pathlib.Path:
+        """A path from the file, relative to the file's folder."""
+        p = pathlib.Path(path)
+        if p.is_absolute() or self.source is None:
+            return p
+        return self.source.parent / p
+
+
+_SECTIONS = {
+    "server": ServerConfig,
+    "upstream": UpstreamConfig,
+    "store": StoreConfig,
+    "booking": BookingConfig,
+}
+
+
+def load(path: str | os.PathLike[str]) -> Config:
+    path = pathlib.Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: no such file"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+    return from_dict(raw, source=path)
+
+
+def from_dict(raw: Mapping[str, Any], *, source: pathlib.Path | None = None) -> Config:
+    problems: list[str] = []
+    for key in raw:
+        if key not in _SECTIONS:
+            problems.append(f"[{key}]: unknown section")
+    sections: dict[str, Any] = {}
+    for name, cls in _SECTIONS.items():
+        table = dict(raw.get(name, {}))
+        if name == "server" and "tls" in table:
+            table["tls"] = _tls(table.pop("tls"), problems)
+        if name == "upstream" and "errors" in table:
+            table["error_rules"] = _rules(table.pop("errors"), problems)
+        sections[name] = _build(name, cls, table, problems)
+    if all(value is not None for value in sections.values()):
+        _check_values(sections, problems)
+    if problems:
+        raise ConfigError(problems)
+    return Config(**sections, source=source)
+
+
+def _tls(table: Any, problems: list[str]) -> TlsConfig | None:
+    if not isinstance(table, dict):
+        problems.append("[server.tls]: must be a table")
+        return None
+    return _build("server.tls", TlsConfig, table, problems)
+
+
+def _rules(rows: Any, problems: list[str]) -> tuple[UpstreamRule, ...]:
+    if not isinstance(rows, list):
+        problems.append("[[upstream.errors]]: must be an array of tables")
+        return ()
+    rules = []
+    for i, row in enumerate(rows):
+        try:
+            rules.append(rule_from_mapping(row))
+        except (ValueError, TypeError) as exc:
+            problems.append(f"[[upstream.errors]] row {i + 1}: {exc}")
+    return tuple(rules)
+
+
+def _build(name: str, cls: type, table: dict[str, Any], problems: list[str]) -> Any:
+    fields = cls.__dataclass_fields__
+    kwargs = {}
+    for key, value in table.items():
+        if key not in fields:
+            problems.append(f"[{name}] {key}: unknown key")
+            continue
+        expected = fields[key].default
+        if isinstance(expected, (str, int, float)) and not isinstance(value, type(expected)):
+            if not (isinstance(expected, float) and isinstance(value, int)):
+                problems.append(f"[{name}] {key}: expected {type(expected).__name__}, got {value!r}")
+                continue
+        kwargs[key] = value
+    missing = [k for k, f in fields.items() if f.default is f.default_factory is _MISSING and k not in kwargs]
+    for key in missing:
+        problems.append(f"[{name}] {key}: required")
+    if missing:
+        return None
+    return cls(**kwargs)
+
+
+def _check_values(sections: dict[str, Any], problems: list[str]) -> None:
+    server: ServerConfig = sections["server"]
+    upstream: UpstreamConfig = sections["upstream"]
+    if not _is_host_port(server.grpc_listen):
+        problems.append(f"[server] grpc_listen: expected HOST:PORT, got {server.grpc_listen!r}")
+    for key in ("base_url", "token_url"):
+        value = getattr(upstream, key)
+        if not value.startswith(("https://", "http://")):
+            problems.append(f"[upstream] {key}: expected an http(s) URL, got {value!r}")
+    if not upstream.account or upstream.account != upstream.account.lower() or " " in upstream.account:
+        problems.append(f"[upstream] account: expected the lower-case system name with no spaces, got {upstream.account!r}")
+    if not upstream.tenant_id:
+        problems.append("[upstream] tenant_id: required")
+    if upstream.language not in ("en_US", "en_UK", "fr_FR", "nl_NL", "de_DE", "it_IT", "ES_es"):
+        problems.append(f"[upstream] language: {upstream.language!r} is not one Qmatic accepts")
+    for key in ("connect_timeout", "read_timeout"):
+        if getattr(upstream, key) <= 0:
+            problems.append(f"[upstream] {key}: must be positive")
+    if upstream.max_attempts < 1:
+        problems.append("[upstream] max_attempts: must be at least 1")
+
+
+def _is_host_port(value: str) -> bool:
+    host, sep, port = value.rpartition(":")
+    return bool(sep and host and port.isdigit() and 0 <= int(port) <= 65535)
+
+
+def check_environment(config: Config, environ: Mapping[str, str] = os.environ) -> list[str]:
+    """Problems with what the configuration expects from the environment and the disk."""
+    problems = []
+    for key in ("client_id_env", "client_secret_env"):
+        var = getattr(config.upstream, key)
+        if not environ.get(var):
+            problems.append(f"[upstream] {key}: environment variable {var} is not set")
+    var = config.booking.identity_key_env
+    if len(environ.get(var, "")) < 16:
+        problems.append(f"[booking] identity_key_env: environment variable {var} must hold a key of at least 16 characters")
+    tls = config.server.tls
+    if tls is not None:
+        for key in ("cert_file", "key_file", "client_ca_file"):
+            value = getattr(tls, key)
+            if value and not config.resolve(value).is_file():
+                problems.append(f"[server.tls] {key}: {value}: no such file")
+    store_dir = config.resolve(config.store.path).parent
+    if not store_dir.is_dir():
+        problems.append(f"[store] path: folder {store_dir} does not exist")
+    return problems
