@@ -1,0 +1,108 @@
+"""Running the simulator inside the caller's event loop, and the ``simulate`` command's body."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+from aiohttp import web
+
+from ..clock import Clock, SystemClock
+from . import seed
+from .app import make_app
+from .faults import Faults
+from .middleware import API_PREFIX, TOKEN_PATH, RecordedRequest
+from .state import State
+from .tokens import Tokens
+
+
+class Simulator:
+    def __init__(
+        self,
+        clock: Clock | None = None,
+        *,
+        cancellation_cutoff: dt.timedelta = dt.timedelta(hours=2),
+        hold_ttl: dt.timedelta = dt.timedelta(minutes=15),
+    ):
+        self.clock: Clock = clock or SystemClock()
+        self.state = State(self.clock, hold_ttl=hold_ttl, cancellation_cutoff=cancellation_cutoff)
+        self.faults = Faults()
+        self.requests: list[RecordedRequest] = []
+        self._tokens = Tokens(self.clock)
+        self._runner: web.AppRunner | None = None
+        self._root: str | None = None
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Listen on host:port (0 picks a free port); returns the root URL."""
+        if self._runner is not None:
+            raise RuntimeError("simulator already started")
+        app = make_app(self.state, self._tokens, self.faults, self.requests)
+        # No access log: paths are harmless, but a log line per call drowns a benchmark.
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+        await runner.setup()
+        try:
+            # "[::1]" is how a URL writes an IPv6 host; the socket wants it bare.
+            await web.TCPSite(runner, host.strip("[]"), port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self._root = f"http://{_url_host(host)}:{runner.addresses[0][1]}"
+        return self._root
+
+    async def stop(self) -> None:
+        if self._runner is None:
+            return
+        # Hanging requests would hold the shutdown for its whole timeout; let them drop now.
+        self.faults.release_hangs()
+        runner, self._runner = self._runner, None
+        await runner.cleanup()
+
+    @property
+    def root_url(self) -> str:
+        if self._root is None:
+            raise RuntimeError("simulator not started")
+        return self._root
+
+    @property
+    def base_url(self) -> str:
+        return self.root_url + API_PREFIX
+
+    @property
+    def token_url(self) -> str:
+        return self.root_url + TOKEN_PATH
+
+    def revoke_tokens(self) -> None:
+        self._tokens.revoke_all()
+
+    async def __aenter__(self) -> Simulator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+async def serve(host: str, port: int, clock: Clock | None = None) -> None:
+    """Run a simulator until cancelled; prints where it is and the demo credentials."""
+    sim = Simulator(clock)
+    await sim.start(host, port)
+    try:
+        print(
+            f"Qmatic simulator: base URL {sim.base_url}  token URL {sim.token_url}  "
+            f"account {seed.DEMO_ACCOUNT}  tenant {seed.DEMO_TENANT_ID}  "
+            f"client id {seed.DEMO_CLIENT_ID}  client secret {seed.DEMO_CLIENT_SECRET}",
+            flush=True,
+        )
+        await asyncio.Event().wait()
+    finally:
+        await sim.stop()
+
+
+def _url_host(host: str) -> str:
+    # A wildcard address is where we listen, not where a client can connect.
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
