@@ -1,0 +1,11 @@
+"""The Qmatic client: the only code in the bridge that knows Qmatic's HTTP.
+
+Paths, headers, JSON keys, the token and the retry rules live in this package, so a
+recording against a real tenant corrects the ASSUMED parts of the contract
+(shared/reference/qmatic-upstream.md) here and nowhere else.
+"""
+
+from ._client import QmaticClient
+from ._models import Appointment, AppointmentStatus, Customer, Offering
+
+__all__ = ["Appointment", "AppointmentStatus", "Customer", "Offering", "QmaticClient"]

@@ -1,0 +1,60 @@
+"""A non-2xx answer turned into the bridge's failure vocabulary, through the error table."""
+
+from __future__ import annotations
+
+import httpx
+
+from ..errortable import ErrorTable
+from ..failures import BridgeError, Cause, OutcomeUnknown
+
+NOUNS = {
+    "hold": "hold",
+    "confirm": "confirm",
+    "release": "release",
+    "cancel": "cancel",
+    "reschedule": "reschedule",
+    "customer": "customer update",
+    "read": "read",
+}
+
+# Upstream's own text goes into our message; keep it short and on one line.
+MAX_UPSTREAM_TEXT = 200
+
+
+def error_for(response: httpx.Response, operation: str, table: ErrorTable, *, state_changing: bool) -> BridgeError:
+    status = response.status_code
+    code, text = _body(response)
+    cause = table.cause_for(operation, status, code)
+    said = " ".join(part for part in (str(status), code) if part)
+    if text:
+        said = f"{said}: {text}"
+    noun = NOUNS[operation]
+    # A 5xx does not say whether the change was made before the fault; the core has to
+    # look. An operator row that names a cause for a 5xx has decided otherwise.
+    if state_changing and status >= 500 and cause is Cause.UNAVAILABLE:
+        return OutcomeUnknown(f"upstream failed during the {noun}, which may have taken effect: {said}")
+    verb = "failed" if status >= 500 else "refused"
+    return BridgeError(cause, f"upstream {verb} the {noun}: {said}")
+
+
+def _body(response: httpx.Response) -> tuple[str, str]:
+    """``(errorCode, message)``; empty strings when the body is empty, not JSON or odd."""
+    try:
+        body = response.json()
+    except ValueError:
+        return "", ""
+    if not isinstance(body, dict):
+        return "", ""
+    code = body.get("errorCode")
+    message = body.get("message")
+    return (
+        code.strip() if isinstance(code, str) else "",
+        _one_line(message) if isinstance(message, str) else "",
+    )
+
+
+def _one_line(text: str) -> str:
+    text = " ".join(text.split())
+    if len(text) > MAX_UPSTREAM_TEXT:
+        text = text[: MAX_UPSTREAM_TEXT - 1] + "…"
+    return text

@@ -1,0 +1,238 @@
+"""The upstream's nouns, and the only code that knows Qmatic's JSON keys.
+
+Most of the shapes here are ASSUMED (shared/reference/qmatic-upstream.md §4): when a
+recording against a real tenant disagrees, this file is what changes. Parsers accept
+missing optional keys and unknown extra keys; they refuse only what the bridge cannot
+work without (an id, a time), with ``BridgeError(INTERNAL)``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..failures import BridgeError, Cause
+
+
+class AppointmentStatus(enum.Enum):
+    RESERVED = "RESERVED"
+    CONFIRMED = "CONFIRMED"
+    CANCELLED = "CANCELLED"
+    FINALIZED = "FINALIZED"
+    # A tenant may know states the contract does not; the core must decide, not crash.
+    UNKNOWN = "UNKNOWN"
+
+    @classmethod
+    def parse(cls, value: object) -> AppointmentStatus:
+        try:
+            return cls(value)
+        except ValueError:
+            return cls.UNKNOWN
+
+
+@dataclass(frozen=True)
+class Appointment:
+    id: str
+    status: AppointmentStatus
+    start: datetime.datetime  # aware, UTC
+    end: datetime.datetime  # aware, UTC
+    branch_id: str | None = None
+    service_id: str | None = None
+    resource_id: str | None = None
+    number_of_reservations: int = 1
+
+
+@dataclass(frozen=True)
+class Customer:
+    # Every field is personal data: kept out of repr so it cannot leak through logs or
+    # tracebacks that print the object.
+    personal_identifier: str = field(repr=False)
+    first_name: str = field(repr=False)
+    last_name: str = field(repr=False)
+    email: str = field(repr=False)
+    phone: str | None = field(default=None, repr=False)
+    date_of_birth: datetime.date | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Offering:
+    """One (branch, service) pair from the catalogue."""
+
+    branch_id: str
+    branch_name: str
+    service_id: str
+    service_name: str
+    max_reservations: int
+    online_bookable: bool
+    resource_ids: tuple[str, ...]
+    resource_required: bool
+
+
+class Malformed(BridgeError):
+    """The upstream answered 2xx with a body the bridge cannot read."""
+
+    def __init__(self, what: str):
+        super().__init__(Cause.INTERNAL, f"upstream answered with a malformed {what}")
+
+
+# --- outgoing -------------------------------------------------------------------------
+
+
+def wire_time(value: datetime.datetime) -> str:
+    """The caller chose the branch's offset; send it as given, never a naive time."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()} has no UTC offset")
+    return value.isoformat()
+
+
+def hold_body(
+    *,
+    service_id: str,
+    branch_id: str,
+    start: datetime.datetime,
+    end: datetime.datetime,
+    count: int,
+    resource_id: str | None,
+    notes: str | None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "serviceId": service_id,
+        "branchId": branch_id,
+        "timeSlot": {"startTime": wire_time(start), "endTime": wire_time(end)},
+        "numberOfReservations": count,
+    }
+    if resource_id is not None:
+        body["requestedResourceId"] = resource_id
+    if notes is not None:
+        body["notes"] = notes
+    return body
+
+
+def customer_json(customer: Customer) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "personalIdentifier": customer.personal_identifier,
+        "firstName": customer.first_name,
+        "lastName": customer.last_name,
+        "email": customer.email,
+    }
+    if customer.phone is not None:
+        body["phoneNumber"] = customer.phone
+    if customer.date_of_birth is not None:
+        body["dateOfBirth"] = customer.date_of_birth.isoformat()
+    return body
+
+
+def search_body(personal_identifier: str) -> dict[str, Any]:
+    return {"customer": {"personalIdentifier": personal_identifier}}
+
+
+def reschedule_body(reservation_id: str) -> dict[str, Any]:
+    return {"reservationId": reservation_id}
+
+
+# --- incoming -------------------------------------------------------------------------
+
+
+def parse_appointment(data: object) -> Appointment:
+    if not isinstance(data, Mapping):
+        raise Malformed("appointment (not a JSON object)")
+    appointment_id = data.get("appointmentId")
+    if not isinstance(appointment_id, str) or not appointment_id:
+        raise Malformed("appointment (no appointmentId)")
+    start, end = _slot(data.get("timeSlot"), "appointment")
+    count = data.get("numberOfReservations", 1)
+    if not isinstance(count, int) or isinstance(count, bool):
+        raise Malformed("appointment (numberOfReservations is not a number)")
+    # The contract names no resource key on an appointment; take either likely spelling.
+    resource_id = _id(data.get("resource")) or _str(data.get("requestedResourceId"))
+    return Appointment(
+        id=appointment_id,
+        status=AppointmentStatus.parse(data.get("status")),
+        start=start,
+        end=end,
+        branch_id=_id(data.get("branch")),
+        service_id=_id(data.get("service")),
+        resource_id=resource_id,
+        number_of_reservations=count,
+    )
+
+
+def parse_appointments(data: object) -> list[Appointment]:
+    if not isinstance(data, list):
+        raise Malformed("appointment list (not a JSON array)")
+    return [parse_appointment(item) for item in data]
+
+
+def parse_timeslots(data: object) -> list[tuple[datetime.datetime, datetime.datetime]]:
+    if not isinstance(data, list):
+        raise Malformed("timeslot list (not a JSON array)")
+    return [_slot(item, "timeslot") for item in data]
+
+
+def parse_offerings(data: object) -> list[Offering]:
+    if not isinstance(data, list):
+        raise Malformed("service list (not a JSON array)")
+    return [_offering(item) for item in data]
+
+
+def _offering(data: object) -> Offering:
+    if not isinstance(data, Mapping):
+        raise Malformed("service entry (not a JSON object)")
+    branch = _mapping(data.get("branch"))
+    service = _mapping(data.get("service"))
+    branch_id, service_id = _str(branch.get("id")), _str(service.get("id"))
+    if not branch_id or not service_id:
+        raise Malformed("service entry (no branch.id or service.id)")
+    config = _mapping(service.get("config"))
+    selection = _mapping(data.get("resourceSelection"))
+    resources = selection.get("availableResources") or []
+    if not isinstance(resources, list):
+        raise Malformed("service entry (availableResources is not an array)")
+    max_reservations = config.get("maxNumberOfReservations", 1)
+    if not isinstance(max_reservations, int) or isinstance(max_reservations, bool):
+        raise Malformed("service entry (maxNumberOfReservations is not a number)")
+    return Offering(
+        branch_id=branch_id,
+        branch_name=_str(branch.get("name")) or "",
+        service_id=service_id,
+        service_name=_str(service.get("name")) or "",
+        max_reservations=max_reservations,
+        # Absent means the tenant did not restrict it; Qmatic's default is bookable.
+        online_bookable=bool(config.get("onlineBookable", True)),
+        resource_ids=tuple(rid for rid in (_id(r) for r in resources) if rid),
+        resource_required=bool(selection.get("required", False)),
+    )
+
+
+def _slot(data: object, what: str) -> tuple[datetime.datetime, datetime.datetime]:
+    if not isinstance(data, Mapping):
+        raise Malformed(f"{what} (no timeSlot)")
+    return _time(data.get("startTime"), what), _time(data.get("endTime"), what)
+
+
+def _time(value: object, what: str) -> datetime.datetime:
+    if not isinstance(value, str):
+        raise Malformed(f"{what} (missing time)")
+    try:
+        parsed = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        raise Malformed(f"{what} (unparsable time {value!r})") from None
+    # A time without an offset is ambiguous; guessing a zone would shift bookings.
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise Malformed(f"{what} (time {value!r} has no UTC offset)")
+    return parsed.astimezone(datetime.timezone.utc)
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _id(value: object) -> str | None:
+    return _str(value.get("id")) if isinstance(value, Mapping) else None
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -1,0 +1,127 @@
+"""The OAuth2 client-credentials token, fetched once an hour and shared by every call."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Callable
+
+import httpx
+
+from ..failures import BridgeError, Cause
+from ._exchange import budget, capped, send
+
+SCOPES = (
+    "com.qmatic.saas.appointments/external.appointment.book",
+    "com.qmatic.saas.appointments/external.appointment.reschedule",
+    "com.qmatic.saas.appointments/external.appointment.cancel",
+)
+
+# Refresh this long before the upstream says the token dies, so a token never expires
+# between our check and Qmatic's.
+EARLY_REFRESH = 60.0
+DEFAULT_LIFETIME = 3600.0
+
+
+class TokenUnavailable(BridgeError):
+    """No token could be had for now. Nothing reached the API, so any call may retry."""
+
+    def __init__(self, message: str):
+        super().__init__(Cause.UNAVAILABLE, message)
+
+
+class TokenSource:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        url: str,
+        account: str,
+        client_id: str,
+        client_secret: str,
+        timeout: httpx.Timeout,
+        monotonic: Callable[[], float],
+    ):
+        self._http = http
+        self._url = url
+        self._timeout = timeout
+        self._monotonic = monotonic
+        basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode("ascii")
+        self._headers = {
+            "Authorization": f"Basic {basic}",
+            "X-ACCOUNT": account,
+            "Accept": "application/json",
+        }
+        self._token: str | None = None
+        self._expires_at = 0.0
+        # One refresh at a time: callers arriving on a cold cache wait for it instead of
+        # each asking for their own token.
+        self._lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"TokenSource({self._url!r})"
+
+    async def get(self) -> str:
+        token = self._current()
+        if token is not None:
+            return token
+        allowed = budget("fetch an upstream token")
+        try:
+            async with asyncio.timeout(allowed), self._lock:
+                token = self._current()
+                if token is not None:
+                    return token
+                return await self._fetch()
+        except TimeoutError:
+            raise TokenUnavailable("no upstream token could be had before the caller's deadline") from None
+
+    def invalidate(self, token: str) -> None:
+        # Only the token that was refused: a concurrent caller may already have a new one.
+        if self._token == token:
+            self._token = None
+
+    def _current(self) -> str | None:
+        if self._token is not None and self._monotonic() < self._expires_at:
+            return self._token
+        return None
+
+    async def _fetch(self) -> str:
+        allowed = budget("fetch an upstream token")
+        request = self._http.build_request(
+            "POST",
+            self._url,
+            headers=self._headers,
+            data={"grant_type": "client_credentials", "scope": " ".join(SCOPES)},
+            timeout=capped(self._timeout, allowed),
+        )
+        try:
+            response = await send(self._http, request, allowed)
+        except httpx.TransportError as exc:
+            raise TokenUnavailable(f"upstream token endpoint unreachable ({type(exc).__name__})") from exc
+        status = response.status_code
+        if status in (400, 401, 403):
+            raise BridgeError(
+                Cause.INTERNAL,
+                f"upstream rejected the bridge's client credentials (token endpoint answered {status});"
+                " check the client id, client secret and account",
+            )
+        if status != 200:
+            raise TokenUnavailable(f"upstream token endpoint answered {status}")
+        token, lifetime = _parse(response)
+        self._token = token
+        self._expires_at = self._monotonic() + lifetime - min(EARLY_REFRESH, lifetime / 2)
+        return token
+
+
+def _parse(response: httpx.Response) -> tuple[str, float]:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    token = body.get("access_token") if isinstance(body, dict) else None
+    if not isinstance(token, str) or not token:
+        raise BridgeError(Cause.INTERNAL, "upstream token endpoint answered without an access_token")
+    lifetime = body.get("expires_in", DEFAULT_LIFETIME)
+    if not isinstance(lifetime, (int, float)) or isinstance(lifetime, bool) or lifetime <= 0:
+        lifetime = DEFAULT_LIFETIME
+    return token, float(lifetime)
