@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import pathlib
 import tomllib
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import MISSING as _MISSING
 from dataclasses import dataclass, field
@@ -19,9 +20,12 @@ from .errortable import UpstreamRule, rule_from_mapping
 
 
 class ConfigError(Exception):
-    def __init__(self, problems: list[str]):
+    """Every problem found, one line each; ``partial`` is what could be read, defaults elsewhere."""
+
+    def __init__(self, problems: list[str], partial: Config | None = None):
         super().__init__("\n".join(problems))
         self.problems = problems
+        self.partial = partial
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,10 @@ class BookingConfig:
     # How long before the upstream's 15-minute hold ends we stop offering the lease:
     # covers clock skew and the confirm call's own round trip.
     lease_safety_margin_seconds: int = 60
-    mappings_dir: str = "mappings"
+    # Folder of per-merchant mapping files; empty: identity mapping for every merchant.
+    mappings_dir: str = ""
+    # The branch time zone for merchants no mapping file names.
+    default_time_zone: str = "UTC"
 
 
 @dataclass(frozen=True)
@@ -128,7 +135,8 @@ def from_dict(raw: Mapping[str, Any], *, source: pathlib.Path | None = None) -> 
     if all(value is not None for value in sections.values()):
         _check_values(sections, problems)
     if problems:
-        raise ConfigError(problems)
+        readable = {name: value or _SECTIONS[name]() for name, value in sections.items()}
+        raise ConfigError(problems, Config(**readable, source=source))
     return Config(**sections, source=source)
 
 
@@ -168,9 +176,7 @@ def _build(name: str, cls: type, table: dict[str, Any], problems: list[str]) -> 
     missing = [k for k, f in fields.items() if f.default is f.default_factory is _MISSING and k not in kwargs]
     for key in missing:
         problems.append(f"[{name}] {key}: required")
-    if missing:
-        return None
-    return cls(**kwargs)
+    return None if missing else cls(**kwargs)
 
 
 def _check_values(sections: dict[str, Any], problems: list[str]) -> None:
@@ -191,6 +197,11 @@ def _check_values(sections: dict[str, Any], problems: list[str]) -> None:
     for key in ("connect_timeout", "read_timeout"):
         if getattr(upstream, key) <= 0:
             problems.append(f"[upstream] {key}: must be positive")
+    booking: BookingConfig = sections["booking"]
+    if not valid_time_zone(booking.default_time_zone):
+        problems.append(f"[booking] default_time_zone: {booking.default_time_zone!r} is not an IANA time zone")
+    if not 0 <= booking.lease_safety_margin_seconds < 15 * 60:
+        problems.append("[booking] lease_safety_margin_seconds: must be between 0 and 899")
     if upstream.max_attempts < 1:
         problems.append("[upstream] max_attempts: must be at least 1")
 
@@ -220,3 +231,11 @@ def check_environment(config: Config, environ: Mapping[str, str] = os.environ) -
     if not store_dir.is_dir():
         problems.append(f"[store] path: folder {store_dir} does not exist")
     return problems
+
+
+def valid_time_zone(name: str) -> bool:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True

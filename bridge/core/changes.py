@@ -1,0 +1,131 @@
+"""UpdateBooking: cancel and reschedule, each recorded as a pending change before it is sent.
+
+A pending change left by an unknown outcome is reconciled — the appointment is looked up
+and the record brought in line — before any new change is attempted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from ..failures import BridgeError, Cause, OutcomeUnknown, invalid
+from ..upstream import AppointmentStatus
+from .bookings import Bookings
+from .context import Context, local, log
+from .models import Booking, BookingStatus, PendingChange
+
+
+class Changes:
+    def __init__(self, ctx: Context, bookings: Bookings):
+        self._ctx = ctx
+        self._bookings = bookings
+
+    async def cancel(self, booking_id: str) -> Booking:
+        ctx = self._ctx
+        async with ctx.locks.hold(f"booking:{booking_id}"):
+            booking = await self._current(booking_id)
+            if booking.status is BookingStatus.CANCELED:
+                return booking
+            booking = await self._record(booking, PendingChange(op="cancel"))
+            try:
+                await ctx.upstream.cancel(booking.target.tenant_id, booking.appointment_id)
+            except OutcomeUnknown:
+                raise
+            except BridgeError as exc:
+                if exc.cause is Cause.BOOKING_ALREADY_CANCELLED:
+                    # Cancelled elsewhere (at the branch): record the truth, then say so.
+                    await self._record(booking, None, status=BookingStatus.CANCELED)
+                    raise BridgeError(exc.cause, f"booking {booking_id!r} was already cancelled") from None
+                await self._record(booking, None)
+                if exc.cause is Cause.OUTSIDE_CANCELLATION_WINDOW:
+                    raise BridgeError(exc.cause, "too late to cancel this booking") from None
+                raise
+            return await self._record(booking, None, status=BookingStatus.CANCELED)
+
+    async def reschedule(
+        self, booking_id: str, start: dt.datetime | None, duration: dt.timedelta | None
+    ) -> Booking:
+        ctx = self._ctx
+        async with ctx.locks.hold(f"booking:{booking_id}"):
+            booking = await self._current(booking_id)
+            if booking.status is BookingStatus.CANCELED:
+                raise BridgeError(Cause.BOOKING_ALREADY_CANCELLED, f"booking {booking_id!r} is cancelled")
+            slot = dataclasses.replace(
+                booking.slot, start=start or booking.slot.start, duration=duration or booking.slot.duration
+            )
+            if slot == booking.slot:
+                return booking  # a repeat of a reschedule that already happened
+            if slot.start <= ctx.clock.now():
+                raise invalid("start_time", "is in the past")
+            target = booking.target
+            pending = PendingChange(op="reschedule", start=slot.start, duration=slot.duration)
+            booking = await self._record(booking, pending)
+            try:
+                hold = await ctx.upstream.hold(
+                    target.tenant_id,
+                    service_id=target.service_id,
+                    branch_id=target.branch_id,
+                    start=local(slot.start, target),
+                    end=local(slot.end, target),
+                    resource_id=target.resource_id,
+                )
+            except BridgeError:
+                # Nothing moved: an unknown hold, if it landed, holds no customer and lapses.
+                await self._record(booking, None)
+                raise
+            pending = dataclasses.replace(pending, hold_id=hold.id)
+            booking = await self._record(booking, pending)
+            try:
+                await ctx.upstream.reschedule(target.tenant_id, booking.appointment_id, hold.id)
+            except OutcomeUnknown:
+                raise
+            except BridgeError:
+                await ctx.release_quietly(target, hold.id)
+                await self._record(booking, None)
+                raise
+            return await self._record(dataclasses.replace(booking, slot=slot), None)
+
+    async def _current(self, booking_id: str) -> Booking:
+        """The booking, with any unknown outcome of an earlier call settled first."""
+        ctx = self._ctx
+        booking = await ctx.store.get_booking(booking_id)
+        if booking is None:
+            raise BridgeError(Cause.NOT_FOUND, f"booking {booking_id!r} does not exist", field="booking_id")
+        if booking.status is BookingStatus.CONFIRMING:
+            lease = None if booking.lease_id is None else await ctx.store.get_lease(booking.lease_id)
+            try:
+                booking = await self._bookings.reconcile(booking, lease)
+            except BridgeError as exc:
+                if exc.cause is Cause.LEASE_EXPIRED:
+                    raise BridgeError(Cause.NOT_FOUND, f"booking {booking_id!r} does not exist") from None
+                raise
+        if booking.pending is not None:
+            booking = await self._settle(booking)
+        return booking
+
+    async def _settle(self, booking: Booking) -> Booking:
+        ctx, pending = self._ctx, booking.pending
+        assert pending is not None
+        appointment = await ctx.upstream.get_appointment(booking.target.tenant_id, booking.appointment_id)
+        if pending.op == "cancel":
+            landed = appointment.status is AppointmentStatus.CANCELLED
+            status = BookingStatus.CANCELED if landed else booking.status
+            log.info("pending cancel reconciled", extra={"booking_id": booking.booking_id, "landed": landed})
+            return await self._record(booking, None, status=status)
+        assert pending.start is not None and pending.duration is not None
+        landed = appointment.start == pending.start and appointment.end == pending.start + pending.duration
+        log.info("pending reschedule reconciled", extra={"booking_id": booking.booking_id, "landed": landed})
+        if landed:
+            moved = dataclasses.replace(booking.slot, start=pending.start, duration=pending.duration)
+            return await self._record(dataclasses.replace(booking, slot=moved), None)
+        if pending.hold_id:
+            await ctx.release_quietly(booking.target, pending.hold_id)
+        return await self._record(booking, None)
+
+    async def _record(
+        self, booking: Booking, pending: PendingChange | None, *, status: BookingStatus | None = None
+    ) -> Booking:
+        updated = dataclasses.replace(booking, pending=pending, status=status or booking.status)
+        await self._ctx.store.save(booking=updated)
+        return updated

@@ -1,0 +1,57 @@
+"""What every core flow needs: the store, the upstream, the mapping, a clock, and locks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+import zoneinfo
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..clock import Clock
+from ..failures import BridgeError
+from ..store import Store
+from ..upstream import QmaticClient
+from .catalogue import Catalogue
+from .locks import KeyedLocks
+from .models import Target
+
+if TYPE_CHECKING:  # the mapping builds core Targets, so it imports the core, not vice versa
+    from ..mapping import Mapper
+
+log = logging.getLogger("bridge.core")
+
+# Qmatic documents that an unconfirmed reservation lives 15 minutes.
+UPSTREAM_HOLD_TTL = dt.timedelta(minutes=15)
+
+
+@dataclass
+class Context:
+    store: Store
+    upstream: QmaticClient
+    mapper: Mapper
+    clock: Clock
+    identity_key: bytes
+    lease_margin: dt.timedelta = dt.timedelta(seconds=60)
+    catalogue: Catalogue = field(init=False)
+    locks: KeyedLocks = field(default_factory=KeyedLocks)
+
+    def __post_init__(self) -> None:
+        self.catalogue = Catalogue(self.upstream)
+
+    async def release_quietly(self, target: Target, hold_id: str) -> None:
+        """Give a hold back; if that fails it expires upstream by itself within 15 minutes."""
+        try:
+            await self.upstream.release(target.tenant_id, hold_id)
+        except BridgeError as exc:
+            log.warning("hold release failed; it will expire upstream", extra={"hold_id": hold_id, "cause": exc.cause.name})
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex}"
+
+
+def local(when: dt.datetime, target: Target) -> dt.datetime:
+    """The instant in the branch's own offset, as Qmatic shows its times."""
+    return when.astimezone(zoneinfo.ZoneInfo(target.time_zone))

@@ -1,0 +1,100 @@
+"""CreateLease: a lease is one upstream reservation (hold), idempotent on client_reference."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from ..failures import BridgeError, Cause, OutcomeUnknown, invalid
+from ..store import Duplicate
+from .context import UPSTREAM_HOLD_TTL, Context, local, log, new_id
+from .models import Lease, LeaseState, Slot
+
+
+class Leases:
+    def __init__(self, ctx: Context):
+        self._ctx = ctx
+
+    async def create(self, slot: Slot, client_reference: str, requested_expiration: dt.datetime | None) -> Lease:
+        ctx = self._ctx
+        now = ctx.clock.now()
+        if slot.start <= now:
+            raise invalid("start_time", "is in the past")
+        if requested_expiration is not None and requested_expiration <= now:
+            raise invalid("lease_expiration_time", "is in the past")
+        target = ctx.mapper.resolve(slot.merchant_id, slot.service_id, slot.staff_id)
+        async with ctx.locks.hold(f"lease-ref:{client_reference}"):
+            lease = await ctx.store.get_lease_by_reference(client_reference)
+            if lease is not None:
+                if lease.slot != slot:
+                    raise invalid("client_reference", "was already used for a different slot")
+                if lease.state is not LeaseState.HOLDING:
+                    return lease
+                return await self._retry_unknown_hold(lease, requested_expiration)
+            await ctx.catalogue.offering(slot, target)
+            lease = Lease(
+                lease_id=new_id("lease"),
+                client_reference=client_reference,
+                slot=slot,
+                target=target,
+                state=LeaseState.HOLDING,
+                created_at=now,
+                requested_expiration=requested_expiration,
+            )
+            try:
+                await ctx.store.insert_lease(lease)
+            except Duplicate:
+                # Another replica got there first; its answer is the answer.
+                raise BridgeError(Cause.UNAVAILABLE, "the same client_reference is being processed; retry") from None
+            return await self._hold(lease)
+
+    async def _hold(self, lease: Lease) -> Lease:
+        ctx, slot, target = self._ctx, lease.slot, lease.target
+        asked_at = ctx.clock.now()
+        try:
+            appointment = await ctx.upstream.hold(
+                target.tenant_id,
+                service_id=target.service_id,
+                branch_id=target.branch_id,
+                start=local(slot.start, target),
+                end=local(slot.end, target),
+                resource_id=target.resource_id,
+            )
+        except OutcomeUnknown:
+            raise  # the record stays HOLDING; a replay reconciles it
+        except BridgeError:
+            # Definitely no hold: forget the attempt so that a retry is processed afresh.
+            await ctx.store.delete_lease(lease.lease_id)
+            raise
+        # The upstream's 15 minutes started no earlier than our request left.
+        expires = asked_at + UPSTREAM_HOLD_TTL - ctx.lease_margin
+        if lease.requested_expiration is not None:
+            expires = min(expires, lease.requested_expiration)
+        held = dataclasses.replace(lease, state=LeaseState.HELD, hold_id=appointment.id, expires_at=expires)
+        try:
+            await ctx.store.save(lease=held)
+        except Exception:
+            await ctx.release_quietly(target, appointment.id)
+            raise
+        return held
+
+    async def _retry_unknown_hold(self, lease: Lease, requested_expiration: dt.datetime | None) -> Lease:
+        """An earlier hold's outcome is unknown. Holds cannot be looked up, but the slot can:
+        still offered → the hold never landed (or lapsed) and holding again is safe;
+        gone → it is unavailable to this caller either way."""
+        ctx, slot, target = self._ctx, lease.slot, lease.target
+        start, end = local(slot.start, target), local(slot.end, target)
+        free = await ctx.upstream.timeslots(
+            target.tenant_id,
+            service_id=target.service_id,
+            branch_id=target.branch_id,
+            day=start.date(),
+            resource_id=target.resource_id,
+        )
+        if not any(s == start and e == end for s, e in free):
+            await ctx.store.delete_lease(lease.lease_id)
+            log.info("unknown hold reconciled: slot no longer offered", extra={"lease_id": lease.lease_id})
+            raise BridgeError(Cause.SLOT_UNAVAILABLE, "the slot is no longer available")
+        lease = dataclasses.replace(lease, requested_expiration=requested_expiration)
+        return await self._hold(lease)
+

@@ -1,0 +1,39 @@
+"""Durable state behind the core: a small protocol, SQLite by default.
+
+The core writes its intent first (a lease in HOLDING, a booking in CONFIRMING, a pending
+change) and only then calls the upstream, so that a crash at any point leaves a record
+that the next call reconciles. Uniqueness lives in the store's constraints, not in
+memory, so it holds across restarts and replicas.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..core.models import Booking, Lease
+from ._duplicate import BOOKING_LEASE, BOOKING_PERSON_SLOT, LEASE_REFERENCE, Duplicate
+from ._sqlite import SqliteStore
+
+
+class Store(Protocol):
+    async def insert_lease(self, lease: Lease) -> None: ...
+    async def get_lease(self, lease_id: str) -> Lease | None: ...
+    async def get_lease_by_reference(self, client_reference: str) -> Lease | None: ...
+    async def delete_lease(self, lease_id: str) -> None: ...
+    async def insert_booking(self, booking: Booking) -> None: ...
+    async def get_booking(self, booking_id: str) -> Booking | None: ...
+    async def get_booking_by_lease(self, lease_id: str) -> Booking | None: ...
+    async def delete_booking(self, booking_id: str) -> None: ...
+    async def save(self, *, lease: Lease | None = None, booking: Booking | None = None) -> None:
+        """Update existing records, both in one transaction."""
+    async def close(self) -> None: ...
+
+
+__all__ = [
+    "BOOKING_LEASE",
+    "BOOKING_PERSON_SLOT",
+    "Duplicate",
+    "LEASE_REFERENCE",
+    "SqliteStore",
+    "Store",
+]

@@ -1,0 +1,157 @@
+"""Records ↔ rows. Times are stored as UTC ISO-8601 text, durations as whole seconds."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from ..core.models import (
+    Booking,
+    BookingStatus,
+    Client,
+    Lease,
+    LeaseState,
+    PendingChange,
+    Slot,
+    Target,
+)
+
+
+def ts(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.astimezone(dt.timezone.utc).isoformat()
+
+
+def parse_ts(value: str | None) -> dt.datetime | None:
+    return None if value is None else dt.datetime.fromisoformat(value)
+
+
+def _slot_cols(slot: Slot, target: Target) -> dict[str, Any]:
+    return {
+        "merchant_id": slot.merchant_id,
+        "service_id": slot.service_id,
+        "start": ts(slot.start),
+        "duration_s": int(slot.duration.total_seconds()),
+        "staff_id": slot.staff_id,
+        "room_id": slot.room_id,
+        "availability_tag": slot.availability_tag,
+        "tenant_id": target.tenant_id,
+        "branch_id": target.branch_id,
+        "upstream_service_id": target.service_id,
+        "resource_id": target.resource_id,
+        "time_zone": target.time_zone,
+    }
+
+
+def _slot(row: Any) -> tuple[Slot, Target]:
+    slot = Slot(
+        merchant_id=row["merchant_id"],
+        service_id=row["service_id"],
+        start=parse_ts(row["start"]),
+        duration=dt.timedelta(seconds=row["duration_s"]),
+        staff_id=row["staff_id"],
+        room_id=row["room_id"],
+        availability_tag=row["availability_tag"],
+    )
+    target = Target(
+        tenant_id=row["tenant_id"],
+        branch_id=row["branch_id"],
+        service_id=row["upstream_service_id"],
+        resource_id=row["resource_id"],
+        time_zone=row["time_zone"],
+    )
+    return slot, target
+
+
+def lease_row(lease: Lease) -> dict[str, Any]:
+    return {
+        "lease_id": lease.lease_id,
+        "client_reference": lease.client_reference,
+        **_slot_cols(lease.slot, lease.target),
+        "state": lease.state.value,
+        "created_at": ts(lease.created_at),
+        "requested_expiration": ts(lease.requested_expiration),
+        "hold_id": lease.hold_id,
+        "expires_at": ts(lease.expires_at),
+    }
+
+
+def lease_from_row(row: Any) -> Lease:
+    slot, target = _slot(row)
+    return Lease(
+        lease_id=row["lease_id"],
+        client_reference=row["client_reference"],
+        slot=slot,
+        target=target,
+        state=LeaseState(row["state"]),
+        created_at=parse_ts(row["created_at"]),
+        requested_expiration=parse_ts(row["requested_expiration"]),
+        hold_id=row["hold_id"],
+        expires_at=parse_ts(row["expires_at"]),
+    )
+
+
+def booking_row(booking: Booking) -> dict[str, Any]:
+    client = booking.client
+    pending = booking.pending
+    return {
+        "booking_id": booking.booking_id,
+        "lease_id": booking.lease_id,
+        **_slot_cols(booking.slot, booking.target),
+        "client": json.dumps(
+            {
+                "given_name": client.given_name,
+                "family_name": client.family_name,
+                "email": client.email,
+                "telephone": client.telephone,
+                "address": list(client.address),
+            }
+        ),
+        "personal_identifier": booking.personal_identifier,
+        "appointment_id": booking.appointment_id,
+        "status": booking.status.value,
+        "created_at": ts(booking.created_at),
+        "pending": None
+        if pending is None
+        else json.dumps(
+            {
+                "op": pending.op,
+                "start": ts(pending.start),
+                "duration_s": None if pending.duration is None else int(pending.duration.total_seconds()),
+                "hold_id": pending.hold_id,
+            }
+        ),
+    }
+
+
+def booking_from_row(row: Any) -> Booking:
+    slot, target = _slot(row)
+    c = json.loads(row["client"])
+    client = Client(
+        given_name=c["given_name"],
+        family_name=c["family_name"],
+        email=c["email"],
+        telephone=c["telephone"],
+        address=tuple(tuple(pair) for pair in c["address"]),
+    )
+    pending = None
+    if row["pending"] is not None:
+        p = json.loads(row["pending"])
+        pending = PendingChange(
+            op=p["op"],
+            start=parse_ts(p["start"]),
+            duration=None if p["duration_s"] is None else dt.timedelta(seconds=p["duration_s"]),
+            hold_id=p["hold_id"],
+        )
+    return Booking(
+        booking_id=row["booking_id"],
+        lease_id=row["lease_id"],
+        slot=slot,
+        target=target,
+        client=client,
+        personal_identifier=row["personal_identifier"],
+        appointment_id=row["appointment_id"],
+        status=BookingStatus(row["status"]),
+        created_at=parse_ts(row["created_at"]),
+        pending=pending,
+    )
