@@ -1,0 +1,1 @@
+"""Thin codecs: parse a request, call the core, render the answer. No front knows the upstream."""

@@ -1,0 +1,102 @@
+"""gRPC plumbing shared by the gRPC fronts: registration, failure rendering, call logs."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf import message, message_factory
+from google.protobuf.descriptor import ServiceDescriptor
+
+from .. import deadline
+from ..failures import BridgeError, Cause, invalid
+
+log = logging.getLogger("bridge.calls")
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+
+# Answer this long before the caller's deadline, so it hears UNAVAILABLE, not a timeout.
+_DEADLINE_MARGIN = 0.1
+
+
+def rpc(
+    service: str, table: Mapping[Cause, str]
+) -> Callable[[Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]], Any]:
+    """Wrap a servicer method: deadline scope, BridgeError → status via ``table``, log line.
+
+    The servicer's ``default_deadline`` bounds calls whose caller set no deadline.
+    """
+
+    def wrap(method: Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]) -> Any:
+        name = f"{service}/{method.__name__}"
+
+        @functools.wraps(method)
+        async def handler(self: Any, request: Req, context: grpc.aio.ServicerContext) -> Resp:
+            started = time.perf_counter()
+            left = context.time_remaining()
+            limit = self.default_deadline
+            budget = limit if left is None else min(limit, left - _DEADLINE_MARGIN)
+            try:
+                if isinstance(request, Malformed):
+                    raise invalid("request", "is not a valid protobuf message")
+                with deadline.scope(budget):
+                    response = await method(self, request, context)
+            except BridgeError as exc:
+                code, detail = getattr(grpc.StatusCode, table[exc.cause]), exc.message
+            except Exception:
+                log.exception("unexpected failure", extra={"method": name})
+                code, detail = grpc.StatusCode.INTERNAL, "internal error"
+            else:
+                _log_call(name, grpc.StatusCode.OK, started)
+                return response
+            _log_call(name, code, started)
+            await context.abort(code, detail)
+            raise AssertionError("unreachable: abort raises")  # pragma: no cover
+
+        return handler
+
+    return wrap
+
+
+def _log_call(name: str, code: grpc.StatusCode, started: float) -> None:
+    log.info(
+        "call",
+        extra={"method": name, "status": code.name, "latency_ms": round((time.perf_counter() - started) * 1000, 2)},
+    )
+
+
+class Malformed:
+    """Stands in for a request whose bytes did not parse, so the handler can say so."""
+
+
+def register(server: grpc.aio.Server, servicer: Any, service: ServiceDescriptor) -> None:
+    """Add ``servicer`` for every unary method of ``service``.
+
+    Unlike the generated ``add_…_to_server``, a request that fails to parse reaches the
+    handler as :class:`Malformed` and is answered INVALID_ARGUMENT, not UNKNOWN.
+    """
+    handlers = {}
+    for method in service.methods:
+        request_cls = message_factory.GetMessageClass(method.input_type)
+        response_cls = message_factory.GetMessageClass(method.output_type)
+        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+            getattr(servicer, method.name),
+            request_deserializer=_tolerant(request_cls),
+            response_serializer=response_cls.SerializeToString,
+        )
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
+
+
+def _tolerant(cls: Any) -> Callable[[bytes], Any]:
+    def parse(data: bytes) -> Any:
+        try:
+            return cls.FromString(data)
+        except message.DecodeError:
+            return Malformed()
+
+    return parse
