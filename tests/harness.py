@@ -38,7 +38,9 @@ def at(day: int, hour: int, minute: int = 0) -> dt.datetime:
     return local.replace(tzinfo=STOCKHOLM_TZ).astimezone(dt.timezone.utc)
 
 
-def bridge_config(sim: Simulator, store_path: pathlib.Path, **upstream: Any) -> config_mod.Config:
+def bridge_config(
+    sim: Simulator, store_path: pathlib.Path, booking: dict[str, Any] | None = None, **upstream: Any
+) -> config_mod.Config:
     return config_mod.from_dict(
         {
             "server": {"grpc_listen": "127.0.0.1:0", "shutdown_grace_seconds": 5.0},
@@ -52,7 +54,7 @@ def bridge_config(sim: Simulator, store_path: pathlib.Path, **upstream: Any) -> 
                 **upstream,
             },
             "store": {"path": str(store_path)},
-            "booking": {"default_time_zone": "Europe/Stockholm"},
+            "booking": {"default_time_zone": "Europe/Stockholm", **(booking or {})},
         }
     )
 

@@ -9,6 +9,7 @@ import grpc
 import pytest
 
 from bridge._proto import booking_v0_pb2 as pb
+from bridge.simulator import seed
 
 from .harness import Harness, at
 
@@ -166,3 +167,15 @@ def serving(harness: Harness) -> bool:
 
     statuses = harness.server.health._server_status  # the servicer's own table
     return statuses.get("") == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_hold_that_landed_unseen_makes_the_retry_say_unavailable_not_hold_twice(harness: Harness) -> None:
+    # Passport photos in Stockholm have one resource: the lost hold fills the slot.
+    harness.sim.faults.add(method="POST", path=r"^/reservations$", action="drop_after")
+    with pytest.raises(grpc.aio.AioRpcError):
+        await harness.lease(at(1, 10), service=seed.PASSPORT, minutes=15)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await harness.lease(at(1, 10), service=seed.PASSPORT, minutes=15)
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert harness.upstream_calls("POST", "/reservations") == 1
+    assert await harness.bridge.store.get_lease_by_reference("ref-1") is None

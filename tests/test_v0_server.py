@@ -70,7 +70,8 @@ async def test_one_log_line_per_call_and_no_secrets_or_personal_data(
     from bridge.logs import JsonFormatter
 
     text = "\n".join(JsonFormatter().format(r) for r in caplog.records)
-    tokens = [t for t in harness.bridge.upstream._tokens_for_tests() ] if hasattr(harness.bridge.upstream, "_tokens_for_tests") else []
+    tokens = harness.sim.live_tokens()
+    assert tokens
     for secret in ["Grace", "Hopper", "grace.hopper", "555-0143", seed.DEMO_CLIENT_SECRET, IDENTITY_KEY, *tokens]:
         assert secret not in text
 
@@ -80,4 +81,13 @@ async def test_the_token_is_fetched_once_for_a_whole_flow(harness: Harness) -> N
     await harness.reschedule(booking.booking_id, at(1, 13))
     await harness.cancel(booking.booking_id)
     assert harness.upstream_calls("POST", "/oauth2/token") == 1
+
+
+async def test_a_revoked_token_is_renewed_once_and_the_call_goes_through(harness: Harness) -> None:
+    lease = await harness.lease(at(1, 10))
+    harness.sim.revoke_tokens()
+    booking = await harness.book(lease.lease_id)
+    assert booking.status == pb.CONFIRMED
+    assert harness.upstream_calls("POST", "/oauth2/token") == 2
+    assert harness.upstream_calls("PUT", "/reservations/") == 2  # refused with 401, then accepted
 

@@ -72,6 +72,10 @@ class Simulator:
     def token_url(self) -> str:
         return self.root_url + TOKEN_PATH
 
+    def live_tokens(self) -> list[str]:
+        """The bearer tokens that would be accepted now (tests check none reaches a log)."""
+        return self._tokens.live()
+
     def revoke_tokens(self) -> None:
         self._tokens.revoke_all()
 

@@ -46,6 +46,9 @@ class Tokens:
     def revoke_all(self) -> None:
         self._expiry.clear()
 
+    def live(self) -> list[str]:
+        return [t for t, exp in self._expiry.items() if exp > self._clock.now()]
+
 
 def _client_ok(authorization: str | None) -> bool:
     scheme, _, encoded = (authorization or "").partition(" ")
