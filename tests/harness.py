@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import pathlib
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-import pytest
 
 from bridge import config as config_mod
 from bridge._proto import booking_v0_pb2 as pb

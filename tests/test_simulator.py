@@ -597,7 +597,7 @@ async def test_reschedule_errors(api, sim, clock):
     assert_error(r, 400, "VALIDATION_ERROR", "reservationId")
     stale = await hold(api, 13)
     assert_error(
-        await api.put(f"/appointments/no-such-id/reschedule", json={"reservationId": stale}), 404, "NOT_FOUND"
+        await api.put("/appointments/no-such-id/reschedule", json={"reservationId": stale}), 404, "NOT_FOUND"
     )
     clock.advance(minutes=16)
     assert_error(await api.put(url, json={"reservationId": stale}), 410, "RESERVATION_EXPIRED")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import pathlib
+import sqlite3
 
 import pytest
 
@@ -87,7 +88,7 @@ async def test_a_failed_save_writes_neither_record(store: SqliteStore) -> None:
     await store.insert_booking(booking(booking_id="b2", lease_id=None, pid="pid2"))
     consumed = dataclasses.replace(lease(), state=LeaseState.CONSUMED)
     clash = dataclasses.replace(booking(booking_id="b2", lease_id=None, pid="pid2"), lease_id="l1")
-    with pytest.raises(Exception):
+    with pytest.raises(sqlite3.IntegrityError):
         await store.save(lease=consumed, booking=clash)  # the booking update breaks a constraint
     assert (await store.get_lease("l1")).state is LeaseState.HELD
     assert (await store.get_booking("b2")).lease_id is None

@@ -12,7 +12,7 @@ import datetime as dt
 from ..failures import BridgeError, Cause, OutcomeUnknown, invalid
 from ..upstream import AppointmentStatus
 from .bookings import Bookings
-from .context import Context, local, log
+from .context import Context, log
 from .models import Booking, BookingStatus, PendingChange
 
 
@@ -62,14 +62,7 @@ class Changes:
             pending = PendingChange(op="reschedule", start=slot.start, duration=slot.duration)
             booking = await self._record(booking, pending)
             try:
-                hold = await ctx.upstream.hold(
-                    target.tenant_id,
-                    service_id=target.service_id,
-                    branch_id=target.branch_id,
-                    start=local(slot.start, target),
-                    end=local(slot.end, target),
-                    resource_id=target.resource_id,
-                )
+                hold = await ctx.hold(slot, target)
             except BridgeError:
                 # Nothing moved: an unknown hold, if it landed, holds no customer and lapses.
                 await self._record(booking, None)

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 from ..clock import Clock
 from ..failures import BridgeError
 from ..store import Store
-from ..upstream import QmaticClient
+from ..upstream import Appointment, QmaticClient
 from .catalogue import Catalogue
 from .locks import KeyedLocks
-from .models import Target
+from .models import Slot, Target
 
 if TYPE_CHECKING:  # the mapping builds core Targets, so it imports the core, not vice versa
     from ..mapping import Mapper
@@ -39,6 +39,17 @@ class Context:
 
     def __post_init__(self) -> None:
         self.catalogue = Catalogue(self.upstream)
+
+    async def hold(self, slot: Slot, target: Target) -> Appointment:
+        """One upstream hold for the slot, in the branch's own time zone."""
+        return await self.upstream.hold(
+            target.tenant_id,
+            service_id=target.service_id,
+            branch_id=target.branch_id,
+            start=local(slot.start, target),
+            end=local(slot.end, target),
+            resource_id=target.resource_id,
+        )
 
     async def release_quietly(self, target: Target, hold_id: str) -> None:
         """Give a hold back; if that fails it expires upstream by itself within 15 minutes."""

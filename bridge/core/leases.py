@@ -52,14 +52,7 @@ class Leases:
         ctx, slot, target = self._ctx, lease.slot, lease.target
         asked_at = ctx.clock.now()
         try:
-            appointment = await ctx.upstream.hold(
-                target.tenant_id,
-                service_id=target.service_id,
-                branch_id=target.branch_id,
-                start=local(slot.start, target),
-                end=local(slot.end, target),
-                resource_id=target.resource_id,
-            )
+            appointment = await ctx.hold(slot, target)
         except OutcomeUnknown:
             raise  # the record stays HOLDING; a replay reconciles it
         except BridgeError:
