@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 
@@ -84,8 +85,23 @@ def _credentials(tls: TlsConfig) -> grpc.ServerCredentials:
     )
 
 
+def resolved_server_config(config: Config) -> ServerConfig:
+    """``config.server`` with the [server.tls] paths made relative to the configuration file,
+    as ``check_environment`` checks them and config.example.toml documents."""
+    tls = config.server.tls
+    if tls is None:
+        return config.server
+    resolved = dataclasses.replace(
+        tls,
+        cert_file=str(config.resolve(tls.cert_file)),
+        key_file=str(config.resolve(tls.key_file)),
+        client_ca_file=str(config.resolve(tls.client_ca_file)) if tls.client_ca_file else None,
+    )
+    return dataclasses.replace(config.server, tls=resolved)
+
+
 async def serve_until_signalled(core: BookingCore, config: Config) -> None:
-    server = BridgeServer(core, config.server)
+    server = BridgeServer(core, resolved_server_config(config))
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
