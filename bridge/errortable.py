@@ -49,6 +49,10 @@ DEFAULT_UPSTREAM_RULES: tuple[UpstreamRule, ...] = (
     _rule("410", Cause.LEASE_EXPIRED),
     _rule("422", Cause.OUTSIDE_CANCELLATION_WINDOW, "CANCELLATION_NOT_ALLOWED"),
     _rule("422", Cause.INVALID_ARGUMENT, "MAX_RESERVATIONS_EXCEEDED"),
+    # Any other refusal of a cancel (a finalized visit, a policy we have no name for) is
+    # still a refusal the caller can act on.
+    _rule("409", Cause.BOOKING_NOT_CANCELLABLE, operation="cancel"),
+    _rule("422", Cause.BOOKING_NOT_CANCELLABLE, operation="cancel"),
     _rule("400", Cause.INVALID_ARGUMENT),
     _rule("404", Cause.NOT_FOUND),
     # A token without the scope is our configuration, not the caller's request.
@@ -115,3 +119,27 @@ V0_STATUS: Mapping[Cause, str] = {
     Cause.INTERNAL: "INTERNAL",
     Cause.ALREADY_CONFIRMED: "INTERNAL",
 }
+
+
+# v2 gRPC and v3 REST put business causes in the response's booking_failure (HTTP 200,
+# gRPC OK) under the same name; these are the statuses for the rest.
+V2_STATUS: Mapping[Cause, str] = {
+    Cause.INVALID_ARGUMENT: "INVALID_ARGUMENT",
+    Cause.NOT_FOUND: "NOT_FOUND",
+    Cause.UNAVAILABLE: "UNAVAILABLE",
+    Cause.INTERNAL: "INTERNAL",
+    Cause.ALREADY_CONFIRMED: "INTERNAL",
+}
+
+V3_HTTP: Mapping[Cause, int] = {
+    Cause.INVALID_ARGUMENT: 400,
+    Cause.NOT_FOUND: 404,
+    Cause.UNAVAILABLE: 503,
+    Cause.INTERNAL: 500,
+    Cause.ALREADY_CONFIRMED: 500,
+}
+
+# A business cause raised by a method that has no booking_failure field (availability,
+# status, listing) is a conflict with the resource's state.
+V2_BUSINESS_STATUS = "FAILED_PRECONDITION"
+V3_BUSINESS_HTTP = 409

@@ -93,9 +93,10 @@ BODYLESS = [
     (400, Cause.INVALID_ARGUMENT, {}),
     (403, Cause.INTERNAL, {}),
     (404, Cause.NOT_FOUND, {"confirm": Cause.LEASE_EXPIRED}),
-    (409, Cause.INTERNAL, {"hold": Cause.SLOT_UNAVAILABLE, "reschedule": Cause.SLOT_UNAVAILABLE}),
+    (409, Cause.INTERNAL, {"hold": Cause.SLOT_UNAVAILABLE, "reschedule": Cause.SLOT_UNAVAILABLE,
+                           "cancel": Cause.BOOKING_NOT_CANCELLABLE}),
     (410, Cause.LEASE_EXPIRED, {}),
-    (422, Cause.INTERNAL, {}),
+    (422, Cause.INTERNAL, {"cancel": Cause.BOOKING_NOT_CANCELLABLE}),
 ]
 BODIES = {
     "empty": {"content": b""},

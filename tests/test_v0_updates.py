@@ -54,8 +54,11 @@ async def test_cancel_of_an_appointment_cancelled_at_the_branch(harness: Harness
         await harness.cancel(booking.booking_id)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "already cancelled" in err.value.details()
-    # The bridge now knows the truth; a repeat returns the cancelled booking.
-    assert (await harness.cancel(booking.booking_id)).status == pb.CANCELED
+    # The bridge now knows the truth and says the same again, without asking upstream.
+    with pytest.raises(grpc.aio.AioRpcError) as again:
+        await harness.cancel(booking.booking_id)
+    assert (again.value.code(), again.value.details()) == (err.value.code(), err.value.details())
+    assert harness.upstream_calls("DELETE", "/appointments/") == 1
 
 
 async def test_reschedule_moves_the_appointment_and_keeps_the_booking_id(harness: Harness) -> None:

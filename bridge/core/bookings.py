@@ -21,7 +21,10 @@ class Bookings:
     def __init__(self, ctx: Context):
         self._ctx = ctx
 
-    async def create(self, lease_id: str, client: Client) -> Booking:
+    async def create(self, lease_id: str, client: Client, *, idempotency_key: str | None = None) -> Booking:
+        """Confirm the lease's hold for the client. Without an idempotency key (v0) the
+        lease is the key: asking again returns its booking. With one, a lease already
+        used under another key has expired for this request."""
         ctx = self._ctx
         async with ctx.locks.hold(f"lease:{lease_id}"):
             lease = await ctx.store.get_lease(lease_id)
@@ -29,6 +32,8 @@ class Bookings:
                 raise BridgeError(Cause.NOT_FOUND, f"lease {lease_id!r} does not exist", field="lease_id")
             booking = await ctx.store.get_booking_by_lease(lease_id)
             if booking is not None:
+                if idempotency_key is not None and booking.idempotency_key != idempotency_key:
+                    raise _expired(lease_id, "it was already used for another booking")
                 if booking.status is BookingStatus.CONFIRMING:
                     return await self.reconcile(booking, lease)
                 return booking
@@ -43,10 +48,11 @@ class Bookings:
                 slot=lease.slot,
                 target=lease.target,
                 client=client,
-                personal_identifier=identity.from_email(ctx.identity_key, client.email),
+                personal_identifier=personal_identifier(ctx.identity_key, client),
                 appointment_id=lease.hold_id or "",
                 status=BookingStatus.CONFIRMING,
                 created_at=ctx.clock.now(),
+                idempotency_key=idempotency_key,
             )
             try:
                 await ctx.store.insert_booking(booking)
@@ -72,7 +78,7 @@ class Bookings:
         status = None if appointment is None else appointment.status
         if status in (AppointmentStatus.CONFIRMED, AppointmentStatus.FINALIZED):
             return await self._finish(booking, lease, BookingStatus.CONFIRMED)
-        if status is AppointmentStatus.CANCELLED:
+        if status is AppointmentStatus.CANCELLED:  # confirmed, then cancelled at the branch
             return await self._finish(booking, lease, BookingStatus.CANCELED)
         if status is AppointmentStatus.RESERVED and lease is not None:
             return await self._confirm(booking, lease)  # the earlier confirm never landed
@@ -98,14 +104,14 @@ class Bookings:
         return await self._finish(booking, lease, BookingStatus.CONFIRMED)
 
     async def _finish(self, booking: Booking, lease: Lease | None, status: BookingStatus) -> Booking:
-        done = dataclasses.replace(booking, status=status)
+        done = dataclasses.replace(booking, status=status, cancelled_elsewhere=status is BookingStatus.CANCELED)
         consumed = None if lease is None else dataclasses.replace(lease, state=LeaseState.CONSUMED)
         await self._ctx.store.save(lease=consumed, booking=done)
         return done
 
     async def _give_back(self, lease: Lease) -> None:
         if lease.hold_id:
-            await self._ctx.release_quietly(lease.target, lease.hold_id)
+            await self._ctx.release_quietly(lease.target, lease.hold_id, lease.slot.start)
         await self._ctx.store.save(lease=dataclasses.replace(lease, state=LeaseState.RELEASED))
 
 
@@ -123,3 +129,10 @@ def _customer(booking: Booking) -> Customer:
         email=c.email,
         phone=c.telephone or None,
     )
+
+
+def personal_identifier(key: bytes, client: Client) -> str:
+    """Actions Center's user id when the front has one (v2/v3), else the e-mail (v0)."""
+    if client.user_id:
+        return identity.from_user_id(key, client.user_id)
+    return identity.from_email(key, client.email)

@@ -26,7 +26,9 @@ class Changes:
         async with ctx.locks.hold(f"booking:{booking_id}"):
             booking = await self._current(booking_id)
             if booking.status is BookingStatus.CANCELED:
-                return booking
+                if booking.cancelled_elsewhere:
+                    raise _cancelled_elsewhere(booking_id)
+                return booking  # a repeat of our own cancel
             booking = await self._record(booking, PendingChange(op="cancel"))
             try:
                 await ctx.upstream.cancel(booking.target.tenant_id, booking.appointment_id)
@@ -35,31 +37,40 @@ class Changes:
             except BridgeError as exc:
                 if exc.cause is Cause.BOOKING_ALREADY_CANCELLED:
                     # Cancelled elsewhere (at the branch): record the truth, then say so.
-                    await self._record(booking, None, status=BookingStatus.CANCELED)
-                    raise BridgeError(exc.cause, f"booking {booking_id!r} was already cancelled") from None
+                    await self._record(booking, None, status=BookingStatus.CANCELED, elsewhere=True)
+                    raise _cancelled_elsewhere(booking_id) from None
                 await self._record(booking, None)
                 if exc.cause is Cause.OUTSIDE_CANCELLATION_WINDOW:
                     raise BridgeError(exc.cause, "too late to cancel this booking") from None
                 raise
+            ctx.availability.forget(booking.target, booking.slot.start)
             return await self._record(booking, None, status=BookingStatus.CANCELED)
 
     async def reschedule(
-        self, booking_id: str, start: dt.datetime | None, duration: dt.timedelta | None
+        self,
+        booking_id: str,
+        start: dt.datetime | None,
+        duration: dt.timedelta | None,
+        party_size: int | None = None,
     ) -> Booking:
+        """Move the booking, or change its party size: hold the new slot, move onto it."""
         ctx = self._ctx
         async with ctx.locks.hold(f"booking:{booking_id}"):
             booking = await self._current(booking_id)
             if booking.status is BookingStatus.CANCELED:
                 raise BridgeError(Cause.BOOKING_ALREADY_CANCELLED, f"booking {booking_id!r} is cancelled")
             slot = dataclasses.replace(
-                booking.slot, start=start or booking.slot.start, duration=duration or booking.slot.duration
+                booking.slot,
+                start=start or booking.slot.start,
+                duration=duration or booking.slot.duration,
+                party_size=party_size or booking.slot.party_size,
             )
             if slot == booking.slot:
                 return booking  # a repeat of a reschedule that already happened
             if slot.start <= ctx.clock.now():
                 raise invalid("start_time", "is in the past")
             target = booking.target
-            pending = PendingChange(op="reschedule", start=slot.start, duration=slot.duration)
+            pending = PendingChange(op="reschedule", start=slot.start, duration=slot.duration, party_size=slot.party_size)
             booking = await self._record(booking, pending)
             try:
                 hold = await ctx.hold(slot, target)
@@ -74,9 +85,10 @@ class Changes:
             except OutcomeUnknown:
                 raise
             except BridgeError:
-                await ctx.release_quietly(target, hold.id)
+                await ctx.release_quietly(target, hold.id, slot.start)
                 await self._record(booking, None)
                 raise
+            ctx.availability.forget(target, booking.slot.start)
             return await self._record(dataclasses.replace(booking, slot=slot), None)
 
     async def _current(self, booking_id: str) -> Booking:
@@ -107,18 +119,38 @@ class Changes:
             log.info("pending cancel reconciled", extra={"booking_id": booking.booking_id, "landed": landed})
             return await self._record(booking, None, status=status)
         assert pending.start is not None and pending.duration is not None
-        landed = appointment.start == pending.start and appointment.end == pending.start + pending.duration
+        landed = (appointment.start, appointment.end, appointment.number_of_reservations) == (
+            pending.start,
+            pending.start + pending.duration,
+            pending.party_size,
+        )
         log.info("pending reschedule reconciled", extra={"booking_id": booking.booking_id, "landed": landed})
         if landed:
-            moved = dataclasses.replace(booking.slot, start=pending.start, duration=pending.duration)
+            moved = dataclasses.replace(
+                booking.slot, start=pending.start, duration=pending.duration, party_size=pending.party_size
+            )
             return await self._record(dataclasses.replace(booking, slot=moved), None)
         if pending.hold_id:
-            await ctx.release_quietly(booking.target, pending.hold_id)
+            await ctx.release_quietly(booking.target, pending.hold_id, pending.start or booking.slot.start)
         return await self._record(booking, None)
 
     async def _record(
-        self, booking: Booking, pending: PendingChange | None, *, status: BookingStatus | None = None
+        self,
+        booking: Booking,
+        pending: PendingChange | None,
+        *,
+        status: BookingStatus | None = None,
+        elsewhere: bool = False,
     ) -> Booking:
-        updated = dataclasses.replace(booking, pending=pending, status=status or booking.status)
+        updated = dataclasses.replace(
+            booking,
+            pending=pending,
+            status=status or booking.status,
+            cancelled_elsewhere=booking.cancelled_elsewhere or elsewhere,
+        )
         await self._ctx.store.save(booking=updated)
         return updated
+
+
+def _cancelled_elsewhere(booking_id: str) -> BridgeError:
+    return BridgeError(Cause.BOOKING_ALREADY_CANCELLED, f"booking {booking_id!r} was already cancelled elsewhere")

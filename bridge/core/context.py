@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-import zoneinfo
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -13,6 +12,7 @@ from ..clock import Clock
 from ..failures import BridgeError
 from ..store import Store
 from ..upstream import Appointment, QmaticClient
+from .availability import Availability
 from .catalogue import Catalogue
 from .locks import KeyedLocks
 from .models import Slot, Target
@@ -34,25 +34,33 @@ class Context:
     clock: Clock
     identity_key: bytes
     lease_margin: dt.timedelta = dt.timedelta(seconds=60)
+    availability_cache_seconds: float = 5.0
     catalogue: Catalogue = field(init=False)
+    availability: Availability = field(init=False)
     locks: KeyedLocks = field(default_factory=KeyedLocks)
 
     def __post_init__(self) -> None:
         self.catalogue = Catalogue(self.upstream)
+        self.availability = Availability(
+            self.upstream, self.catalogue, self.clock, ttl_seconds=self.availability_cache_seconds
+        )
 
     async def hold(self, slot: Slot, target: Target) -> Appointment:
         """One upstream hold for the slot, in the branch's own time zone."""
+        self.availability.forget(target, slot.start)
         return await self.upstream.hold(
             target.tenant_id,
             service_id=target.service_id,
             branch_id=target.branch_id,
-            start=local(slot.start, target),
-            end=local(slot.end, target),
+            start=target.local(slot.start),
+            end=target.local(slot.end),
+            count=slot.party_size,
             resource_id=target.resource_id,
         )
 
-    async def release_quietly(self, target: Target, hold_id: str) -> None:
+    async def release_quietly(self, target: Target, hold_id: str, when: dt.datetime) -> None:
         """Give a hold back; if that fails it expires upstream by itself within 15 minutes."""
+        self.availability.forget(target, when)
         try:
             await self.upstream.release(target.tenant_id, hold_id)
         except BridgeError as exc:
@@ -61,8 +69,3 @@ class Context:
 
 def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex}"
-
-
-def local(when: dt.datetime, target: Target) -> dt.datetime:
-    """The instant in the branch's own offset, as Qmatic shows its times."""
-    return when.astimezone(zoneinfo.ZoneInfo(target.time_zone))

@@ -7,7 +7,7 @@ import datetime as dt
 
 from ..failures import BridgeError, Cause, OutcomeUnknown, invalid
 from ..store import Duplicate
-from .context import UPSTREAM_HOLD_TTL, Context, local, log, new_id
+from .context import UPSTREAM_HOLD_TTL, Context, log, new_id
 from .models import Lease, LeaseState, Slot
 
 
@@ -31,7 +31,9 @@ class Leases:
                 if lease.state is not LeaseState.HOLDING:
                     return lease
                 return await self._retry_unknown_hold(lease, requested_expiration)
-            await ctx.catalogue.offering(slot, target)
+            offering = await ctx.catalogue.offering(slot, target)
+            if slot.party_size > offering.max_reservations:
+                raise invalid("party_size", f"is above the service's maximum of {offering.max_reservations}")
             lease = Lease(
                 lease_id=new_id("lease"),
                 client_reference=client_reference,
@@ -67,7 +69,7 @@ class Leases:
         try:
             await ctx.store.save(lease=held)
         except Exception:
-            await ctx.release_quietly(target, appointment.id)
+            await ctx.release_quietly(target, appointment.id, slot.start)
             raise
         return held
 
@@ -76,7 +78,7 @@ class Leases:
         still offered → the hold never landed (or lapsed) and holding again is safe;
         gone → it is unavailable to this caller either way."""
         ctx, slot, target = self._ctx, lease.slot, lease.target
-        start, end = local(slot.start, target), local(slot.end, target)
+        start, end = target.local(slot.start), target.local(slot.end)
         free = await ctx.upstream.timeslots(
             target.tenant_id,
             service_id=target.service_id,
@@ -91,3 +93,14 @@ class Leases:
         lease = dataclasses.replace(lease, requested_expiration=requested_expiration)
         return await self._hold(lease)
 
+
+    async def discard(self, client_reference: str) -> None:
+        """Forget a lease that will never be booked, giving its hold back, so that the same
+        reference is processed afresh next time."""
+        ctx = self._ctx
+        lease = await ctx.store.get_lease_by_reference(client_reference)
+        if lease is None:
+            return
+        if lease.state is LeaseState.HELD and lease.hold_id:
+            await ctx.release_quietly(lease.target, lease.hold_id, lease.slot.start)
+        await ctx.store.delete_lease(lease.lease_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import zoneinfo
 from dataclasses import dataclass, field
 
 
@@ -18,6 +19,7 @@ class Slot:
     staff_id: str = ""
     room_id: str = ""
     availability_tag: str = ""
+    party_size: int = 1  # Qmatic's numberOfReservations
 
     @property
     def end(self) -> dt.datetime:
@@ -34,6 +36,10 @@ class Target:
     resource_id: str | None
     time_zone: str
 
+    def local(self, when: dt.datetime) -> dt.datetime:
+        """The instant in the branch's own offset, as Qmatic shows its times."""
+        return when.astimezone(zoneinfo.ZoneInfo(self.time_zone))
+
 
 @dataclass(frozen=True)
 class Client:
@@ -43,6 +49,9 @@ class Client:
     telephone: str = ""
     # Kept only to echo back; Qmatic has no address field.
     address: tuple[tuple[str, str], ...] = ()
+    # Actions Center's stable user id (v2/v3); when set, the customer's identity upstream
+    # derives from it rather than from the e-mail.
+    user_id: str = ""
 
     def __repr__(self) -> str:  # personal data stays out of logs and tracebacks
         return "Client(<redacted>)"
@@ -82,6 +91,7 @@ class PendingChange:
     start: dt.datetime | None = None
     duration: dt.timedelta | None = None
     hold_id: str | None = None
+    party_size: int = 1
 
 
 @dataclass(frozen=True)
@@ -96,3 +106,7 @@ class Booking:
     created_at: dt.datetime
     lease_id: str | None = None
     pending: PendingChange | None = field(default=None)
+    # The caller's idempotency token (v2/v3 CreateBooking), scoped by front.
+    idempotency_key: str | None = None
+    # Cancelled at the branch or elsewhere, not through the bridge.
+    cancelled_elsewhere: bool = False

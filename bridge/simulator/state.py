@@ -163,9 +163,11 @@ class State:
         hold = self._live_hold(reservation_id, "reservation")
         if hold.service_id != appt.service_id:
             raise invalid("reservationId", "reservation is for a different service")
-        # The appointment moves onto the hold's slot, resource and branch; the hold is spent.
+        # The appointment moves onto the hold's slot, resource, branch and party size (a
+        # party-size change is a reschedule onto a hold of the new size); the hold is spent.
         appt.branch_id, appt.resource_id = hold.branch_id, hold.resource_id
         appt.start, appt.end = hold.start, hold.end
+        appt.number_of_reservations = hold.number_of_reservations
         del self.appointments[hold.id]
         return appt
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Protocol
 
 from ..core.models import Booking, Lease
-from ._duplicate import BOOKING_LEASE, BOOKING_PERSON_SLOT, LEASE_REFERENCE, Duplicate
+from ._duplicate import BOOKING_LEASE, BOOKING_PERSON_SLOT, IDEMPOTENCY_KEY, LEASE_REFERENCE, Duplicate
+from ._response import Response
 from ._sqlite import SqliteStore
 
 
@@ -23,7 +24,15 @@ class Store(Protocol):
     async def insert_booking(self, booking: Booking) -> None: ...
     async def get_booking(self, booking_id: str) -> Booking | None: ...
     async def get_booking_by_lease(self, lease_id: str) -> Booking | None: ...
+    async def get_booking_by_idempotency_key(self, key: str) -> Booking | None: ...
+    async def bookings_of(self, personal_identifier: str) -> list[Booking]:
+        """Every settled booking of the person, earliest first."""
     async def delete_booking(self, booking_id: str) -> None: ...
+    async def get_response(self, key: str) -> Response | None: ...
+    async def claim_response(self, key: str, fingerprint: str) -> None:
+        """Raises Duplicate(IDEMPOTENCY_KEY) when the key is taken."""
+    async def store_response(self, key: str, response: bytes) -> None: ...
+    async def forget_response(self, key: str) -> None: ...
     async def save(self, *, lease: Lease | None = None, booking: Booking | None = None) -> None:
         """Update existing records, both in one transaction."""
     async def close(self) -> None: ...
@@ -33,7 +42,9 @@ __all__ = [
     "BOOKING_LEASE",
     "BOOKING_PERSON_SLOT",
     "Duplicate",
+    "IDEMPOTENCY_KEY",
     "LEASE_REFERENCE",
+    "Response",
     "SqliteStore",
     "Store",
 ]

@@ -35,6 +35,7 @@ def _slot_cols(slot: Slot, target: Target) -> dict[str, Any]:
         "staff_id": slot.staff_id,
         "room_id": slot.room_id,
         "availability_tag": slot.availability_tag,
+        "party_size": slot.party_size,
         "tenant_id": target.tenant_id,
         "branch_id": target.branch_id,
         "upstream_service_id": target.service_id,
@@ -52,6 +53,7 @@ def _slot(row: Any) -> tuple[Slot, Target]:
         staff_id=row["staff_id"],
         room_id=row["room_id"],
         availability_tag=row["availability_tag"],
+        party_size=row["party_size"],
     )
     target = Target(
         tenant_id=row["tenant_id"],
@@ -104,6 +106,7 @@ def booking_row(booking: Booking) -> dict[str, Any]:
                 "family_name": client.family_name,
                 "email": client.email,
                 "telephone": client.telephone,
+                "user_id": client.user_id,
                 "address": list(client.address),
             }
         ),
@@ -111,6 +114,8 @@ def booking_row(booking: Booking) -> dict[str, Any]:
         "appointment_id": booking.appointment_id,
         "status": booking.status.value,
         "created_at": ts(booking.created_at),
+        "idempotency_key": booking.idempotency_key,
+        "cancelled_elsewhere": int(booking.cancelled_elsewhere),
         "pending": None
         if pending is None
         else json.dumps(
@@ -119,6 +124,7 @@ def booking_row(booking: Booking) -> dict[str, Any]:
                 "start": ts(pending.start),
                 "duration_s": None if pending.duration is None else int(pending.duration.total_seconds()),
                 "hold_id": pending.hold_id,
+                "party_size": pending.party_size,
             }
         ),
     }
@@ -132,6 +138,7 @@ def booking_from_row(row: Any) -> Booking:
         family_name=c["family_name"],
         email=c["email"],
         telephone=c["telephone"],
+        user_id=c["user_id"],
         address=tuple(tuple(pair) for pair in c["address"]),
     )
     pending = None
@@ -142,6 +149,7 @@ def booking_from_row(row: Any) -> Booking:
             start=parse_ts(p["start"]),
             duration=None if p["duration_s"] is None else dt.timedelta(seconds=p["duration_s"]),
             hold_id=p["hold_id"],
+            party_size=p["party_size"],
         )
     return Booking(
         booking_id=row["booking_id"],
@@ -154,4 +162,6 @@ def booking_from_row(row: Any) -> Booking:
         status=BookingStatus(row["status"]),
         created_at=parse_ts(row["created_at"]),
         pending=pending,
+        idempotency_key=row["idempotency_key"],
+        cancelled_elsewhere=bool(row["cancelled_elsewhere"]),
     )

@@ -14,8 +14,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ..core.models import Booking, Lease
+from ._response import Response
 from . import _codec
-from ._duplicate import BOOKING_LEASE, BOOKING_PERSON_SLOT, LEASE_REFERENCE, Duplicate
+from ._duplicate import BOOKING_LEASE, BOOKING_PERSON_SLOT, IDEMPOTENCY_KEY, LEASE_REFERENCE, Duplicate
 
 T = TypeVar("T")
 
@@ -27,6 +28,7 @@ _SLOT_COLUMNS = """
     staff_id TEXT NOT NULL,
     room_id TEXT NOT NULL,
     availability_tag TEXT NOT NULL,
+    party_size INTEGER NOT NULL,
     tenant_id TEXT NOT NULL,
     branch_id TEXT NOT NULL,
     upstream_service_id TEXT NOT NULL,
@@ -54,7 +56,14 @@ CREATE TABLE IF NOT EXISTS bookings (
     appointment_id TEXT NOT NULL,
     status TEXT NOT NULL,
     created_at TEXT NOT NULL,
-    pending TEXT
+    pending TEXT,
+    idempotency_key TEXT UNIQUE,
+    cancelled_elsewhere INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS responses (
+    idempotency_key TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    response BLOB
 );
 CREATE UNIQUE INDEX IF NOT EXISTS bookings_person_slot
     ON bookings (personal_identifier, tenant_id, branch_id, upstream_service_id, start)
@@ -95,6 +104,8 @@ class SqliteStore:
                     raise Duplicate(LEASE_REFERENCE) from None
                 if "bookings.lease_id" in text:
                     raise Duplicate(BOOKING_LEASE) from None
+                if "idempotency_key" in text or "responses" in text:
+                    raise Duplicate(IDEMPOTENCY_KEY) from None
                 if "personal_identifier" in text:
                     raise Duplicate(BOOKING_PERSON_SLOT) from None
                 raise
@@ -137,8 +148,35 @@ class SqliteStore:
         row = await self._one("SELECT * FROM bookings WHERE lease_id = ?", lease_id)
         return None if row is None else _codec.booking_from_row(row)
 
+    async def get_booking_by_idempotency_key(self, key: str) -> Booking | None:
+        row = await self._one("SELECT * FROM bookings WHERE idempotency_key = ?", key)
+        return None if row is None else _codec.booking_from_row(row)
+
+    async def bookings_of(self, personal_identifier: str) -> list[Booking]:
+        rows = await self._run(
+            lambda db: db.execute(
+                "SELECT * FROM bookings WHERE personal_identifier = ? AND status != 'confirming' ORDER BY start",
+                (personal_identifier,),
+            ).fetchall()
+        )
+        return [_codec.booking_from_row(row) for row in rows]
+
     async def delete_booking(self, booking_id: str) -> None:
         await self._write([("DELETE FROM bookings WHERE booking_id = :id", {"id": booking_id})])
+
+    async def get_response(self, key: str) -> Response | None:
+        row = await self._one("SELECT * FROM responses WHERE idempotency_key = ?", key)
+        return None if row is None else Response(row["fingerprint"], row["response"])
+
+    async def claim_response(self, key: str, fingerprint: str) -> None:
+        await self._insert("responses", {"idempotency_key": key, "fingerprint": fingerprint, "response": None})
+
+    async def store_response(self, key: str, response: bytes) -> None:
+        sql = "UPDATE responses SET response = :response WHERE idempotency_key = :key"
+        await self._write([(sql, {"key": key, "response": response})])
+
+    async def forget_response(self, key: str) -> None:
+        await self._write([("DELETE FROM responses WHERE idempotency_key = :key", {"key": key})])
 
     async def save(self, *, lease: Lease | None = None, booking: Booking | None = None) -> None:
         statements = []
