@@ -66,6 +66,7 @@ class Bridge:
             clock=clock or SystemClock(),
             identity_key=environ[config.booking.identity_key_env].encode(),
             lease_margin=dt.timedelta(seconds=config.booking.lease_safety_margin_seconds),
+            availability_cache_seconds=config.booking.availability_cache_seconds,
         )
         return cls(core=BookingCore(ctx), store=store, upstream=upstream)
 

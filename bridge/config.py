@@ -38,12 +38,33 @@ class TlsConfig:
 
 
 @dataclass(frozen=True)
+class RestAuthConfig:
+    """HTTP Basic credentials Google presents; the password comes from the environment.
+    During a rotation the next pair is accepted as well."""
+
+    username: str
+    password_env: str
+    next_username: str = ""
+    next_password_env: str = ""
+
+    def credentials(self, environ: Mapping[str, str] = os.environ) -> list[tuple[str, str]]:
+        pairs = [(self.username, environ.get(self.password_env, ""))]
+        if self.next_username:
+            pairs.append((self.next_username, environ.get(self.next_password_env, "")))
+        return [(user, password) for user, password in pairs if password]
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     grpc_listen: str = "0.0.0.0:50051"
     shutdown_grace_seconds: float = 10.0
-    # Answer UNAVAILABLE this long before the caller's deadline rather than after it.
+    # Upper bound for a call whose caller set no deadline.
     default_deadline_seconds: float = 10.0
     tls: TlsConfig | None = None
+    # The v3 REST front listens here when set.
+    rest_listen: str = ""
+    rest_path_prefix: str = ""
+    rest_auth: RestAuthConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +103,10 @@ class BookingConfig:
     mappings_dir: str = ""
     # The branch time zone for merchants no mapping file names.
     default_time_zone: str = "UTC"
+    # BatchAvailabilityLookup answers within this (Google gives up at 1.5 s).
+    availability_budget_seconds: float = 1.2
+    # How long an upstream timeslot list is reused; our own changes drop it sooner.
+    availability_cache_seconds: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -128,7 +153,9 @@ def from_dict(raw: Mapping[str, Any], *, source: pathlib.Path | None = None) -> 
     for name, cls in _SECTIONS.items():
         table = dict(raw.get(name, {}))
         if name == "server" and "tls" in table:
-            table["tls"] = _tls(table.pop("tls"), problems)
+            table["tls"] = _table("server.tls", TlsConfig, table.pop("tls"), problems)
+        if name == "server" and "rest_auth" in table:
+            table["rest_auth"] = _table("server.rest_auth", RestAuthConfig, table.pop("rest_auth"), problems)
         if name == "upstream" and "errors" in table:
             table["error_rules"] = _rules(table.pop("errors"), problems)
         sections[name] = _build(name, cls, table, problems)
@@ -140,11 +167,11 @@ def from_dict(raw: Mapping[str, Any], *, source: pathlib.Path | None = None) -> 
     return Config(**sections, source=source)
 
 
-def _tls(table: Any, problems: list[str]) -> TlsConfig | None:
+def _table(name: str, cls: type, table: Any, problems: list[str]) -> Any:
     if not isinstance(table, dict):
-        problems.append("[server.tls]: must be a table")
+        problems.append(f"[{name}]: must be a table")
         return None
-    return _build("server.tls", TlsConfig, table, problems)
+    return _build(name, cls, table, problems)
 
 
 def _rules(rows: Any, problems: list[str]) -> tuple[UpstreamRule, ...]:
@@ -184,6 +211,10 @@ def _check_values(sections: dict[str, Any], problems: list[str]) -> None:
     upstream: UpstreamConfig = sections["upstream"]
     if not _is_host_port(server.grpc_listen):
         problems.append(f"[server] grpc_listen: expected HOST:PORT, got {server.grpc_listen!r}")
+    if server.rest_listen and not _is_host_port(server.rest_listen):
+        problems.append(f"[server] rest_listen: expected HOST:PORT, got {server.rest_listen!r}")
+    if server.rest_listen and server.rest_auth is None:
+        problems.append("[server.rest_auth]: required when rest_listen is set (Google calls with HTTP Basic auth)")
     for key in ("base_url", "token_url"):
         value = getattr(upstream, key)
         if not value.startswith(("https://", "http://")):
@@ -200,6 +231,10 @@ def _check_values(sections: dict[str, Any], problems: list[str]) -> None:
     booking: BookingConfig = sections["booking"]
     if not valid_time_zone(booking.default_time_zone):
         problems.append(f"[booking] default_time_zone: {booking.default_time_zone!r} is not an IANA time zone")
+    if not 0 < booking.availability_budget_seconds < 1.5:
+        problems.append("[booking] availability_budget_seconds: must be above 0 and under Google's 1.5 s")
+    if booking.availability_cache_seconds < 0:
+        problems.append("[booking] availability_cache_seconds: must not be negative")
     if not 0 <= booking.lease_safety_margin_seconds < 15 * 60:
         problems.append("[booking] lease_safety_margin_seconds: must be between 0 and 899")
     if upstream.max_attempts < 1:
@@ -221,6 +256,12 @@ def check_environment(config: Config, environ: Mapping[str, str] = os.environ) -
     var = config.booking.identity_key_env
     if len(environ.get(var, "")) < 16:
         problems.append(f"[booking] identity_key_env: environment variable {var} must hold a key of at least 16 characters")
+    auth = config.server.rest_auth
+    if config.server.rest_listen and auth is not None:
+        for key in ("password_env", "next_password_env"):
+            var = getattr(auth, key)
+            if var and not environ.get(var):
+                problems.append(f"[server.rest_auth] {key}: environment variable {var} is not set")
     tls = config.server.tls
     if tls is not None:
         for key in ("cert_file", "key_file", "client_ca_file"):

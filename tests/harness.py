@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+import httpx
 
 from bridge import config as config_mod
 from bridge._proto import booking_v0_pb2 as pb
 from bridge._proto import booking_v0_pb2_grpc as pb_grpc
+from bridge._proto import booking_v2_pb2_grpc as v2_grpc
 from bridge.app import Bridge
 from bridge.clock import ManualClock
 from bridge.server import BridgeServer
@@ -27,7 +29,10 @@ ENV = {
     "QMATIC_CLIENT_ID": seed.DEMO_CLIENT_ID,
     "QMATIC_CLIENT_SECRET": seed.DEMO_CLIENT_SECRET,
     "BRIDGE_IDENTITY_KEY": IDENTITY_KEY,
+    "BRIDGE_REST_PASSWORD": "rest-password-now",
+    "BRIDGE_REST_PASSWORD_NEXT": "rest-password-next",
 }
+REST_USER, REST_NEXT_USER = "google", "google-next"
 
 
 def at(day: int, hour: int, minute: int = 0) -> dt.datetime:
@@ -37,11 +42,26 @@ def at(day: int, hour: int, minute: int = 0) -> dt.datetime:
 
 
 def bridge_config(
-    sim: Simulator, store_path: pathlib.Path, booking: dict[str, Any] | None = None, **upstream: Any
+    sim: Simulator,
+    store_path: pathlib.Path,
+    booking: dict[str, Any] | None = None,
+    server: dict[str, Any] | None = None,
+    **upstream: Any,
 ) -> config_mod.Config:
     return config_mod.from_dict(
         {
-            "server": {"grpc_listen": "127.0.0.1:0", "shutdown_grace_seconds": 5.0},
+            "server": {
+                "grpc_listen": "127.0.0.1:0",
+                "shutdown_grace_seconds": 5.0,
+                "rest_listen": "127.0.0.1:0",
+                "rest_auth": {
+                    "username": REST_USER,
+                    "password_env": "BRIDGE_REST_PASSWORD",
+                    "next_username": REST_NEXT_USER,
+                    "next_password_env": "BRIDGE_REST_PASSWORD_NEXT",
+                },
+                **(server or {}),
+            },
             "upstream": {
                 "base_url": sim.base_url,
                 "token_url": sim.token_url,
@@ -68,15 +88,25 @@ class Harness:
     server: BridgeServer = field(init=False)
     channel: grpc.aio.Channel = field(init=False)
     stub: pb_grpc.BookingServiceStub = field(init=False)
+    v2: v2_grpc.BookingServiceStub = field(init=False)
+    rest: httpx.AsyncClient = field(init=False)
 
     async def start(self) -> None:
         self.bridge = Bridge.open(self.config, environ=ENV, clock=self.clock)
-        self.server = BridgeServer(self.bridge.core, self.config.server)
+        self.server = BridgeServer.from_config(self.bridge.core, self.config, ENV)
         port = await self.server.start()
         self.channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
         self.stub = pb_grpc.BookingServiceStub(self.channel)
+        self.v2 = v2_grpc.BookingServiceStub(self.channel)
+        prefix = "/" + self.config.server.rest_path_prefix.strip("/") if self.config.server.rest_path_prefix else ""
+        self.rest = httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{self.server.rest_port}{prefix}/v3",
+            auth=(REST_USER, ENV["BRIDGE_REST_PASSWORD"]),
+            timeout=10.0,
+        )
 
     async def stop(self) -> None:
+        await self.rest.aclose()
         await self.channel.close()
         await self.server.stop(grace=1.0)
         await self.bridge.aclose()

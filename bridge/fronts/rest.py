@@ -1,0 +1,171 @@
+"""The v3 REST front: JSON as Google sends it, parsed and printed by protobuf's json_format.
+
+POST {prefix}/v3/<Method> (with or without a trailing slash) and GET {prefix}/v3/HealthCheck,
+behind HTTP Basic auth. Business failures are HTTP 200 with booking_failure; bad requests
+400 naming the field; an unknown booking 404; an unreachable upstream 503.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from aiohttp import web
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from .. import deadline
+from .._proto import booking_v3_pb2 as pb
+from ..errortable import V3_BUSINESS_HTTP, V3_HTTP
+from ..failures import BridgeError, Cause
+from .v3_api import V3Api
+
+log = logging.getLogger("bridge.calls")
+
+# Request bodies are small; a big one is a mistake or an attack.
+MAX_BODY = 256 * 1024
+
+Handler = Callable[[V3Api, Any], Awaitable[Message]]
+METHODS: dict[str, tuple[type[Message], Handler]] = {
+    "BatchAvailabilityLookup": (pb.BatchAvailabilityLookupRequest, V3Api.batch_availability_lookup),
+    "CheckAvailability": (pb.CheckAvailabilityRequest, V3Api.check_availability),
+    "CreateLease": (pb.CreateLeaseRequest, V3Api.create_lease),
+    "CreateBooking": (pb.CreateBookingRequest, V3Api.create_booking),
+    "UpdateBooking": (pb.UpdateBookingRequest, V3Api.update_booking),
+    "GetBookingStatus": (pb.GetBookingStatusRequest, V3Api.get_booking_status),
+    "ListBookings": (pb.ListBookingsRequest, V3Api.list_bookings),
+}
+# The reference lists "cancelling a booking that never existed" among the 400s.
+_NOT_FOUND_IS_BAD_REQUEST = frozenset({"UpdateBooking"})
+
+
+def make_app(
+    api: V3Api,
+    *,
+    credentials: Sequence[tuple[str, str]],
+    prefix: str = "",
+    default_deadline: float = 10.0,
+) -> web.Application:
+    """``credentials``: the accepted (username, password) pairs — the current one and, while
+    rotating, the next."""
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[_basic_auth(credentials)])
+    base = "/" + prefix.strip("/") if prefix.strip("/") else ""
+    for name, (request_cls, handler) in METHODS.items():
+        view = _post(api, name, request_cls, handler, default_deadline)
+        for path in (f"{base}/v3/{name}", f"{base}/v3/{name}/"):
+            app.router.add_post(path, view)
+    for path in (f"{base}/v3/HealthCheck", f"{base}/v3/HealthCheck/"):
+        app.router.add_get(path, _health(api))
+    return app
+
+
+def _post(
+    api: V3Api, name: str, request_cls: type[Message], handler: Handler, default_deadline: float
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def view(request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        try:
+            message = _parse(request_cls, await request.read())
+            with deadline.scope(default_deadline):
+                answer = await handler(api, message)
+            response = _json(200, _print(answer))
+        except BridgeError as exc:
+            status = V3_HTTP.get(exc.cause, V3_BUSINESS_HTTP)
+            if status == 404 and name in _NOT_FOUND_IS_BAD_REQUEST:
+                status = 400
+            response = _error(status, exc.message, exc.field)
+        except Exception:
+            log.exception("unexpected failure", extra={"method": f"v3/{name}"})
+            response = _error(500, "internal error")
+        _log_call(f"v3/{name}", response.status, started)
+        return response
+
+    return view
+
+
+def _health(api: V3Api) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def view(request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        healthy = await api.healthy()
+        response = web.Response(status=200 if healthy else 503, text="ok" if healthy else "upstream unreachable")
+        _log_call("v3/HealthCheck", response.status, started)
+        return response
+
+    return view
+
+
+def _print(message: Message) -> str:
+    data = json_format.MessageToDict(message, preserving_proto_field_name=True)
+    # proto3 JSON leaves out false booleans; Google's samples spell "available": false.
+    for entry in data.get("slot_time_availability", ()):
+        entry.setdefault("available", False)
+    return json.dumps(data, separators=(",", ":"))
+
+
+def _parse(cls: type[Message], body: bytes) -> Message:
+    message = cls()
+    try:
+        text = body.decode("utf-8")
+        json_format.Parse(text or "{}", message, ignore_unknown_fields=True)
+    except UnicodeDecodeError:
+        raise BridgeError(Cause.INVALID_ARGUMENT, "request body is not UTF-8") from None
+    except json_format.ParseError as exc:
+        raise BridgeError(Cause.INVALID_ARGUMENT, f"request body is not a valid {cls.__name__}: {exc}") from None
+    return message
+
+
+def _basic_auth(credentials: Sequence[tuple[str, str]]) -> Any:
+    accepted = [(user.encode(), password.encode()) for user, password in credentials]
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        if not _authorized(request.headers.get("Authorization", ""), accepted):
+            _log_call(request.path, 401, time.perf_counter())
+            return web.Response(
+                status=401,
+                headers={"WWW-Authenticate": 'Basic realm="booking-bridge", charset="UTF-8"'},
+                text="authentication required",
+            )
+        return await handler(request)
+
+    return middleware
+
+
+def _authorized(header: str, accepted: list[tuple[bytes, bytes]]) -> bool:
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        user, sep, password = base64.b64decode(encoded.strip(), validate=True).partition(b":")
+    except (binascii.Error, ValueError):
+        return False
+    if not sep:
+        return False
+    # Every pair is compared, in constant time, so timing tells nothing about which failed.
+    matches = [hmac.compare_digest(user, u) & hmac.compare_digest(password, p) for u, p in accepted]
+    return any(matches)
+
+
+def _json(status: int, text: str) -> web.Response:
+    return web.Response(status=status, text=text, content_type="application/json")
+
+
+def _error(status: int, message: str, field: str | None = None) -> web.Response:
+    body: dict[str, Any] = {"error": {"code": status, "message": message}}
+    if field:
+        body["error"]["field"] = field
+    return _json(status, json.dumps(body))
+
+
+def _log_call(method: str, status: int, started: float) -> None:
+    log.info(
+        "call",
+        extra={"method": method, "status": status, "latency_ms": round((time.perf_counter() - started) * 1000, 2)},
+    )
+
