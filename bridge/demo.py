@@ -1,7 +1,8 @@
-"""``booking-bridge demo``: the simulator and the bridge on loopback, driven over real gRPC.
+"""``booking-bridge demo``: the simulator and the bridge on loopback, driven for real.
 
-Plays Actions Center for one appointment: lease, replay, booking, a competing lease,
-reschedule, cancel — printing each step and what the upstream saw.
+Plays Actions Center twice: over v0 gRPC (lease, replay, a competing lease, booking,
+reschedule, cancel) and over v3 REST (availability, booking in one call, its replay,
+status, reschedule, listing, cancel) — printing each step and what the upstream saw.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import pathlib
 import tempfile
 
 import grpc
+import httpx
 
 from . import config as config_mod
 from ._proto import booking_v0_pb2 as pb
@@ -31,7 +33,9 @@ _ENV = {
     "QMATIC_CLIENT_ID": seed.DEMO_CLIENT_ID,
     "QMATIC_CLIENT_SECRET": seed.DEMO_CLIENT_SECRET,
     "BRIDGE_IDENTITY_KEY": "demo-identity-key-not-for-production",
+    "BRIDGE_REST_PASSWORD": "demo-rest-password",
 }
+_REST_USER = "google"
 
 
 async def run() -> int:
@@ -40,15 +44,23 @@ async def run() -> int:
     with tempfile.TemporaryDirectory(prefix="booking-bridge-demo-") as tmp:
         config = _config(sim, pathlib.Path(tmp))
         bridge = Bridge.open(config, environ=_ENV)
-        server = BridgeServer(bridge.core, config.server)
+        server = BridgeServer.from_config(bridge.core, config, _ENV)
         port = await server.start()
+        rest_url = f"http://127.0.0.1:{server.rest_port}/v3"
         print(f"simulator  {sim.base_url}   (demo tenant {seed.DEMO_TENANT_ID})")
-        print(f"bridge     grpc://127.0.0.1:{port}   store {config.store.path}\n")
+        print(f"bridge     grpc://127.0.0.1:{port}   {rest_url}   store {config.store.path}")
+        shown = _Upstream(sim)
         try:
+            print("\n== v0 gRPC ==")
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-                await _script(pb_grpc.BookingServiceStub(channel), sim)
-        except grpc.aio.AioRpcError as exc:
-            print(f"\nFAILED: {exc.code().name}: {exc.details()}")
+                await _v0(pb_grpc.BookingServiceStub(channel), shown)
+            print("\n== v3 REST ==")
+            auth = (_REST_USER, _ENV["BRIDGE_REST_PASSWORD"])
+            async with httpx.AsyncClient(base_url=rest_url, auth=auth, timeout=5) as client:
+                await _v3(client, shown)
+        except (grpc.aio.AioRpcError, _Unexpected) as exc:
+            detail = f"{exc.code().name}: {exc.details()}" if isinstance(exc, grpc.aio.AioRpcError) else str(exc)
+            print(f"\nFAILED: {detail}")
             return 1
         finally:
             await server.stop(grace=1.0)
@@ -63,7 +75,11 @@ def _config(sim: Simulator, tmp: pathlib.Path) -> config_mod.Config:
     (tmp / "mappings" / "demo.toml").write_text(_MAPPING, encoding="utf-8")
     return config_mod.from_dict(
         {
-            "server": {"grpc_listen": "127.0.0.1:0"},
+            "server": {
+                "grpc_listen": "127.0.0.1:0",
+                "rest_listen": "127.0.0.1:0",
+                "rest_auth": {"username": _REST_USER, "password_env": "BRIDGE_REST_PASSWORD"},
+            },
             "upstream": {
                 "base_url": sim.base_url,
                 "token_url": sim.token_url,
@@ -76,10 +92,15 @@ def _config(sim: Simulator, tmp: pathlib.Path) -> config_mod.Config:
     )
 
 
-async def _script(stub: pb_grpc.BookingServiceStub, sim: Simulator) -> None:
+def _tomorrow_at(hour: int) -> dt.datetime:
     zone = seed.zone(seed.STOCKHOLM)
     tomorrow = dt.datetime.now(zone).date() + dt.timedelta(days=1)
-    start = dt.datetime.combine(tomorrow, dt.time(10, 0), tzinfo=zone)
+    return dt.datetime.combine(tomorrow, dt.time(hour, 0), tzinfo=zone)
+
+
+async def _v0(stub: pb_grpc.BookingServiceStub, shown: _Upstream) -> None:
+    zone = seed.zone(seed.STOCKHOLM)
+    start = _tomorrow_at(10)
     later = start + dt.timedelta(hours=2)
 
     lease = pb.Lease(merchant_id=MERCHANT, service_id=SERVICE, client_reference="demo-lease-1")
@@ -89,13 +110,13 @@ async def _script(stub: pb_grpc.BookingServiceStub, sim: Simulator) -> None:
 
     _step(1, f"CreateLease  {MERCHANT} / {SERVICE} with {STAFF}, {start:%a %d %b %H:%M} {zone.key}, 30 min")
     got = (await stub.CreateLease(pb.CreateLeaseRequest(lease=lease), timeout=5)).lease
-    _said(f"lease {got.lease_id}, held until {_hhmm(got.lease_expiration_time, zone)}")
-    _upstream(sim)
+    _said(f"lease {got.lease_id}, held until {_hhmm(got.lease_expiration_time, zone)} {zone.key}")
+    shown()
 
     _step(2, "CreateLease  again with the same client_reference (a retry)")
     again = (await stub.CreateLease(pb.CreateLeaseRequest(lease=lease), timeout=5)).lease
     _said(f"same lease: {again == got}; no second hold upstream")
-    _upstream(sim)
+    shown()
 
     _step(3, "CreateLease  the same slot with the same staff, for someone else")
     rival = pb.Lease()
@@ -106,7 +127,7 @@ async def _script(stub: pb_grpc.BookingServiceStub, sim: Simulator) -> None:
         _said("unexpectedly granted")
     except grpc.aio.AioRpcError as exc:
         _said(f"{exc.code().name}: {exc.details()}")
-    _upstream(sim)
+    shown()
 
     _step(4, "CreateBooking  for the lease, with the customer's details")
     client = pb.ClientInformation(
@@ -115,7 +136,7 @@ async def _script(stub: pb_grpc.BookingServiceStub, sim: Simulator) -> None:
     request = pb.CreateBookingRequest(lease_ref=pb.LeaseReference(lease_id=got.lease_id), client_information=client)
     booking = (await stub.CreateBooking(request, timeout=5)).booking
     _said(f"booking {booking.booking_id}: {pb.BookingStatus.Name(booking.status)} at {_hhmm(booking.start_time, zone)}")
-    _upstream(sim)
+    shown()
 
     _step(5, f"UpdateBooking  reschedule to {later:%H:%M}")
     moved = pb.Booking(booking_id=booking.booking_id)
@@ -125,26 +146,85 @@ async def _script(stub: pb_grpc.BookingServiceStub, sim: Simulator) -> None:
     update.update_mask.paths.extend(["start_time", "duration"])
     result = (await stub.UpdateBooking(update, timeout=5)).booking
     _said(f"booking {result.booking_id}: {pb.BookingStatus.Name(result.status)} at {_hhmm(result.start_time, zone)}")
-    _upstream(sim)
+    shown()
 
     _step(6, "UpdateBooking  cancel")
     cancel = pb.UpdateBookingRequest(booking=pb.Booking(booking_id=booking.booking_id, status=pb.CANCELED))
     cancel.update_mask.paths.append("status")
     result = (await stub.UpdateBooking(cancel, timeout=5)).booking
     _said(f"booking {result.booking_id}: {pb.BookingStatus.Name(result.status)}")
-    _upstream(sim)
+    shown()
 
 
-_seen = 0
+async def _v3(client: httpx.AsyncClient, shown: _Upstream) -> None:
+    start, later = _tomorrow_at(14), _tomorrow_at(15)
+    slot = {"merchant_id": MERCHANT, "service_id": SERVICE, "start_sec": str(int(start.timestamp())), "duration_sec": "1800"}
+    user = {"user_id": "1111111111111111111", "given_name": "Grace", "family_name": "Hopper", "email": "grace@example.com"}
+
+    _step(7, "GET /v3/HealthCheck")
+    _said(str((await client.get("/HealthCheck")).status_code))
+    shown()
+
+    _step(8, f"POST /v3/BatchAvailabilityLookup  {start:%H:%M} and {later:%H:%M}")
+    times = [{"service_id": SERVICE, "start_sec": str(int(t.timestamp())), "duration_sec": "1800"} for t in (start, later)]
+    answer = await _post(client, "BatchAvailabilityLookup", {"merchant_id": MERCHANT, "slot_time": times})
+    _said(", ".join(str(a["available"]).lower() for a in answer["slot_time_availability"]))
+    shown()
+
+    _step(9, "POST /v3/CreateBooking  without a lease: hold and confirm in one call")
+    request = {"idempotency_token": "demo-token-1", "slot": slot, "user_information": user}
+    booking = (await _post(client, "CreateBooking", request))["booking"]
+    _said(f"booking {booking['booking_id']}: {booking['status']}")
+    shown()
+
+    _step(10, "POST /v3/CreateBooking  the same request again (Google retries)")
+    first = await client.post("/CreateBooking", json=request)
+    again = await client.post("/CreateBooking", json=request)
+    _said(f"byte-identical answer: {first.content == again.content}; nothing sent upstream")
+    shown()
+
+    _step(11, f"POST /v3/UpdateBooking  reschedule to {later:%H:%M}")
+    moved = {"booking_id": booking["booking_id"], "slot": {"start_sec": str(int(later.timestamp())), "duration_sec": "1800"}}
+    result = (await _post(client, "UpdateBooking", {"booking": moved}))["booking"]
+    _said(f"{result['status']} at {dt.datetime.fromtimestamp(int(result['slot']['start_sec']), later.tzinfo):%H:%M}")
+    shown()
+
+    _step(12, "POST /v3/ListBookings and /v3/GetBookingStatus")
+    listed = await _post(client, "ListBookings", {"user_id": user["user_id"]})
+    status = await _post(client, "GetBookingStatus", {"booking_id": booking["booking_id"]})
+    _said(f"{len(listed['bookings'])} booking(s) for the user; status {status['booking_status']}")
+    shown()
+
+    _step(13, "POST /v3/UpdateBooking  cancel")
+    result = (await _post(client, "UpdateBooking", {"booking": {"booking_id": booking["booking_id"], "status": "CANCELED"}}))
+    _said(result["booking"]["status"])
+    shown()
 
 
-def _upstream(sim: Simulator) -> None:
-    """The upstream requests made since the last step."""
-    global _seen
-    new = sim.requests[_seen:]
-    _seen = len(sim.requests)
-    calls = ", ".join(f"{r.method} {r.path}" for r in new) or "none"
-    print(f"     upstream: {calls}")
+class _Unexpected(Exception):
+    pass
+
+
+async def _post(client: httpx.AsyncClient, method: str, body: dict) -> dict:
+    response = await client.post(f"/{method}", json=body)
+    answer = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
+    if response.status_code != 200 or "booking_failure" in answer:
+        raise _Unexpected(f"{method}: HTTP {response.status_code} {response.text}")
+    return answer
+
+
+class _Upstream:
+    """Prints the upstream requests made since it last printed."""
+
+    def __init__(self, sim: Simulator):
+        self._sim = sim
+        self._seen = 0
+
+    def __call__(self) -> None:
+        new = self._sim.requests[self._seen :]
+        self._seen = len(self._sim.requests)
+        calls = ", ".join(f"{r.method} {r.path}" for r in new) or "none"
+        print(f"     upstream: {calls}")
 
 
 def _step(n: int, text: str) -> None:

@@ -71,5 +71,6 @@ def test_demo_runs_the_whole_flow_over_real_grpc() -> None:
         [sys.executable, "-m", "bridge", "demo"], capture_output=True, text=True, timeout=60, env=env, cwd=ROOT
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    for step in ("CreateLease", "RESOURCE_EXHAUSTED", "CONFIRMED", "reschedule", "CANCELED"):
+    for step in ("CreateLease", "RESOURCE_EXHAUSTED", "CONFIRMED", "reschedule", "CANCELED",
+                 "BatchAvailabilityLookup", "byte-identical answer: True", "1 booking(s) for the user"):
         assert step in result.stdout
