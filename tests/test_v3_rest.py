@@ -389,3 +389,26 @@ async def test_concurrent_replays_of_one_token_book_once(harness: Harness) -> No
     answers = await asyncio.gather(*(harness.rest.post("/CreateBooking", json=request) for _ in range(8)))
     assert len({a.content for a in answers}) == 1
     assert harness.upstream_calls("PUT", "/reservations/") == 1
+
+
+async def test_a_lost_confirm_is_reconciled_under_the_same_token(harness: Harness) -> None:
+    request = booking_request("t-lost", at(1, 10))
+    harness.sim.faults.add(method="PUT", path=r"^/reservations/", action="drop_after")
+    lost = await harness.rest.post("/CreateBooking", json=request)
+    assert lost.status_code == 503
+    retried = await harness.rest.post("/CreateBooking", json=request)
+    assert retried.json()["booking"]["status"] == "CONFIRMED"
+    assert harness.upstream_calls("PUT", "/reservations/") == 1
+    assert harness.upstream_calls("POST", "/reservations") == 1
+    assert [a.status for a in harness.sim.state.appointments.values()] == ["CONFIRMED"]
+
+
+async def test_a_consumed_lease_does_not_make_a_second_booking_under_another_token(harness: Harness) -> None:
+    lease = (await harness.rest.post("/CreateLease", json={"lease": {"user_reference": "r", "slot": slot(at(1, 10))}})).json()["lease"]
+    first = booking_request("t-one", at(1, 10))
+    first["lease_ref"] = {"lease_id": lease["lease_id"]}
+    assert (await harness.rest.post("/CreateBooking", json=first)).json()["booking"]["status"] == "CONFIRMED"
+    second = dict(first, idempotency_token="t-two")
+    r = await harness.rest.post("/CreateBooking", json=second)
+    assert r.json()["booking_failure"]["cause"] == "LEASE_EXPIRED"
+    assert harness.upstream_calls("PUT", "/reservations/") == 1
