@@ -56,9 +56,9 @@ async def test_times_go_upstream_in_the_branch_time_zone(mapped: Harness, monkey
 @pytest.mark.parametrize(
     ("merchant", "service", "staff", "field"),
     [
-        ("stockholm-central", "consultation", "", "service_id"),  # not in the merchant's services
-        ("stockholm-central", "haircut", "carla", "staff_id"),  # not in the merchant's staff
-        ("nowhere", "haircut", "", "merchant_id"),  # identity-mapped, unknown upstream
+        ("stockholm-central", "consultation", "", "lease.service_id"),  # not in the merchant's services
+        ("stockholm-central", "haircut", "carla", "lease.resources.staff_id"),  # not in the merchant's staff
+        ("nowhere", "haircut", "", "lease.merchant_id"),  # identity-mapped, unknown upstream
     ],
 )
 async def test_ids_the_mapping_rules_out_are_invalid_argument(mapped: Harness, merchant, service, staff, field) -> None:
@@ -66,7 +66,8 @@ async def test_ids_the_mapping_rules_out_are_invalid_argument(mapped: Harness, m
         await mapped.lease(at(1, 10), merchant=merchant, service=service, staff=staff)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert err.value.details().startswith(field)
-    assert repr(merchant if field == "merchant_id" else service if field == "service_id" else staff) in err.value.details()
+    named = {"lease.merchant_id": merchant, "lease.service_id": service, "lease.resources.staff_id": staff}[field]
+    assert repr(named) in err.value.details()
 
 
 async def test_an_operator_error_row_maps_a_code_the_contract_does_not_know(

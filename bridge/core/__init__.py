@@ -28,18 +28,27 @@ class BookingCore:
         self._status = Status(ctx)
         self._health = UpstreamHealth(ctx.upstream)
 
-    async def check_availability(self, slots: Sequence[Slot], budget: float) -> list[bool]:
-        """One answer per slot, in order, within ``budget`` seconds; unknown means no."""
+    async def check_availability(self, slots: Sequence[Slot], budget: float, *, strict: bool = False) -> list[bool]:
+        """One answer per slot, in order, within ``budget`` seconds; unknown means no.
+
+        A batch answers "not available" for ids it does not know; ``strict`` (a single
+        slot's check) says INVALID_ARGUMENT naming the unknown id instead.
+        """
+        ctx = self.context
         resolved, positions = [], []
         for i, slot in enumerate(slots):
             try:
-                target = self.context.mapper.resolve(slot.merchant_id, slot.service_id, slot.staff_id)
+                target = ctx.mapper.resolve(slot.merchant_id, slot.service_id, slot.staff_id)
+                if strict:
+                    await ctx.catalogue.offering(slot, target)
             except BridgeError:
+                if strict:
+                    raise
                 continue  # a service or staff the mapping rules out is simply not available
             resolved.append((slot, target))
             positions.append(i)
         answers = [False] * len(slots)
-        for i, answer in zip(positions, await self.context.availability.lookup(resolved, budget)):
+        for i, answer in zip(positions, await ctx.availability.lookup(resolved, budget)):
             answers[i] = answer
         return answers
 

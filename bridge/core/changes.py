@@ -70,6 +70,10 @@ class Changes:
             if slot.start <= ctx.clock.now():
                 raise invalid("start_time", "is in the past")
             target = booking.target
+            if slot.party_size != booking.slot.party_size:
+                offering = await ctx.catalogue.offering(slot, target)
+                if slot.party_size > offering.max_reservations:
+                    raise invalid("party_size", f"is above the service's maximum of {offering.max_reservations}")
             pending = PendingChange(op="reschedule", start=slot.start, duration=slot.duration, party_size=slot.party_size)
             booking = await self._record(booking, pending)
             try:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
+from collections.abc import Callable, Iterator, Mapping
 
-from ..failures import invalid
+from ..failures import BridgeError, invalid
 
 MAX_ID = 255
 MAX_NAME = 255
@@ -50,3 +52,22 @@ def duration(field: str, value: dt.timedelta) -> dt.timedelta:
     if value > MAX_DURATION:
         raise invalid(field, f"must be at most {MAX_DURATION}")
     return value
+
+
+def renamed(exc: BridgeError, rename: Callable[[str], str | None]) -> BridgeError:
+    """The core names fields neutrally ("start_time"); a front names them as its caller
+    sent them ("lease.slot.start_sec")."""
+    new = rename(exc.field) if exc.field else None
+    if not new or new == exc.field:
+        return exc
+    assert exc.field is not None
+    message = new + exc.message[len(exc.field) :] if exc.message.startswith(exc.field) else exc.message
+    return BridgeError(exc.cause, message, field=new)
+
+
+@contextlib.contextmanager
+def fields_named(names: Mapping[str, str]) -> Iterator[None]:
+    try:
+        yield
+    except BridgeError as exc:
+        raise renamed(exc, names.get) from None

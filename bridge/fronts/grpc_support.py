@@ -14,6 +14,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 
 from .. import deadline
 from ..failures import BridgeError, Cause, invalid
+from ._checks import renamed
 
 log = logging.getLogger("bridge.calls")
 
@@ -47,7 +48,9 @@ def rpc(
                 with deadline.scope(budget):
                     response = await method(self, request, context)
             except BridgeError as exc:
-                code, detail = getattr(grpc.StatusCode, table[exc.cause]), exc.message
+                exc = renamed(exc, getattr(self, "field_name", lambda name: name))
+                # A business cause from a method without booking_failure conflicts with state.
+                code, detail = getattr(grpc.StatusCode, table.get(exc.cause, "FAILED_PRECONDITION")), exc.message
             except Exception:
                 log.exception("unexpected failure", extra={"method": name})
                 code, detail = grpc.StatusCode.INTERNAL, "internal error"

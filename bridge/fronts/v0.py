@@ -23,6 +23,15 @@ SERVICE = "ext.maps.booking.partner.v0.BookingService"
 
 _STATUS = {BookingStatus.CONFIRMED: pb.CONFIRMED, BookingStatus.CANCELED: pb.CANCELED}
 _RESCHEDULE_PATHS = frozenset({"start_time", "duration"})
+# The core's neutral field names, as a v0 CreateLeaseRequest calls them.
+_LEASE_FIELDS = {
+    "merchant_id": "lease.merchant_id",
+    "service_id": "lease.service_id",
+    "staff_id": "lease.resources.staff_id",
+    "start_time": "lease.start_time",
+    "client_reference": "lease.client_reference",
+    "lease_expiration_time": "lease.lease_expiration_time",
+}
 
 
 class V0BookingService(pb_grpc.BookingServiceServicer):
@@ -46,7 +55,8 @@ class V0BookingService(pb_grpc.BookingServiceServicer):
         )
         reference = check.required("lease.client_reference", msg.client_reference)
         requested = _time("lease.lease_expiration_time", msg, "lease_expiration_time") if msg.HasField("lease_expiration_time") else None
-        lease = await self._core.create_lease(slot, reference, requested)
+        with check.fields_named(_LEASE_FIELDS):
+            lease = await self._core.create_lease(slot, reference, requested)
         return pb.CreateLeaseResponse(lease=_render_lease(msg, lease))
 
     @rpc(SERVICE, V0_STATUS)
@@ -71,7 +81,8 @@ class V0BookingService(pb_grpc.BookingServiceServicer):
         elif paths <= _RESCHEDULE_PATHS:
             start = _time("booking.start_time", msg, "start_time") if "start_time" in paths else None
             length = check.duration("booking.duration", _duration("booking.duration", msg, "duration")) if "duration" in paths else None
-            booking = await self._core.reschedule_booking(booking_id, start, length)
+            with check.fields_named({"start_time": "booking.start_time"}):
+                booking = await self._core.reschedule_booking(booking_id, start, length)
         else:
             unsupported = sorted(paths - _RESCHEDULE_PATHS - {"status"}) or sorted(paths)
             raise invalid("update_mask", f"cannot change {', '.join(unsupported)}: only status, or start_time and duration")

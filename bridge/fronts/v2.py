@@ -28,6 +28,7 @@ _ADDRESS = {
     "postal_code": "postal_code",
     "street_address": "street_address",
 }
+_TIME_FIELDS = {"start_sec": "start_time", "duration_sec": "duration"}
 _RESCHEDULE_PATHS = frozenset({"slot.start_time", "slot.duration", "slot.resources.party_size"})
 
 
@@ -36,10 +37,22 @@ class V2BookingService:
         self._api = api
         self.default_deadline = default_deadline
 
+    @staticmethod
+    def field_name(v3_name: str) -> str:
+        """Fields in errors, as a v2 caller sent them: a v2 Slot has Timestamp/Duration."""
+        base, _, last = v3_name.rpartition(".")
+        if base.endswith("slot") and last in _TIME_FIELDS:
+            return f"{base}.{_TIME_FIELDS[last]}"
+        if last == "lease_expiration_time_sec":
+            return f"{base}.lease_expiration_time"
+        return v3_name
+
     @rpc(SERVICE, V2_STATUS)
     async def CreateLease(self, request: v2.CreateLeaseRequest, context: grpc.aio.ServicerContext) -> v2.CreateLeaseResponse:
         msg = request.lease
         lease = v3.Lease(user_reference=msg.user_reference)
+        if msg.HasField("lease_expiration_time"):
+            lease.lease_expiration_time_sec = msg.lease_expiration_time.seconds
         if msg.HasField("slot"):
             lease.slot.CopyFrom(_slot_to_v3(msg.slot))
         answer = await self._api.create_lease(v3.CreateLeaseRequest(lease=lease))

@@ -12,7 +12,7 @@ import hashlib
 
 from .._proto import booking_v3_pb2 as pb
 from ..core import Booking, BookingCore, BookingStatus, Client, Slot
-from ..failures import BridgeError, invalid
+from ..failures import BridgeError, Cause, invalid
 from . import _checks as check
 
 _STATUS = {BookingStatus.CONFIRMED: pb.CONFIRMED, BookingStatus.CANCELED: pb.CANCELED}
@@ -40,15 +40,20 @@ class V3Api:
 
     async def check_availability(self, request: pb.CheckAvailabilityRequest) -> pb.CheckAvailabilityResponse:
         slot = _slot("slot", request.slot, present=request.HasField("slot"))
-        [available] = await self._core.check_availability([slot], self._budget)
+        with check.fields_named(_slot_names("slot")):
+            [available] = await self._core.check_availability([slot], self._budget, strict=True)
         return pb.CheckAvailabilityResponse(slot=request.slot, count_available=int(available))
 
     async def create_lease(self, request: pb.CreateLeaseRequest) -> pb.CreateLeaseResponse:
         msg = request.lease
         slot = _slot("lease.slot", msg.slot, present=msg.HasField("slot"))
         reference = check.required("lease.user_reference", msg.user_reference)
+        requested = _start("lease.lease_expiration_time_sec", msg.lease_expiration_time_sec) if msg.lease_expiration_time_sec else None
+        names = {**_slot_names("lease.slot"), "client_reference": "lease.user_reference",
+                 "lease_expiration_time": "lease.lease_expiration_time_sec"}
         try:
-            lease = await self._core.create_lease(slot, f"{self._scope}:{reference}")
+            with check.fields_named(names):
+                lease = await self._core.create_lease(slot, f"{self._scope}:{reference}", requested)
         except BridgeError as exc:
             return pb.CreateLeaseResponse(booking_failure=business(exc))
         assert lease.expires_at is not None
@@ -70,10 +75,15 @@ class V3Api:
             return pb.CreateBookingResponse(booking=render_booking(booking)).SerializeToString(deterministic=True)
 
         try:
-            body = await self._core.create_booking_once(
-                f"{self._scope}:{token}", fingerprint, client, render, lease_id=lease_id or None, slot=slot
-            )
+            with check.fields_named(_slot_names("slot")):
+                body = await self._core.create_booking_once(
+                    f"{self._scope}:{token}", fingerprint, client, render, lease_id=lease_id or None, slot=slot
+                )
         except BridgeError as exc:
+            if exc.cause is Cause.NOT_FOUND and exc.field == "lease_id":
+                # v2/v3 keep transport errors for malformed requests: a lease that is not
+                # (or no longer) valid is the caller's business outcome.
+                exc = BridgeError(Cause.LEASE_EXPIRED, exc.message, field="lease_ref.lease_id")
             return pb.CreateBookingResponse(booking_failure=business(exc))
         return pb.CreateBookingResponse.FromString(body)
 
@@ -89,7 +99,8 @@ class V3Api:
                 start = _start("booking.slot.start_sec", slot.start_sec) if slot.start_sec else None
                 length = _length("booking.slot.duration_sec", slot.duration_sec) if slot.duration_sec else None
                 party = _party("booking.slot.resources.party_size", slot.resources.party_size) or None
-                booking = await self._core.reschedule_booking(booking_id, start, length, party)
+                with check.fields_named(_slot_names("booking.slot")):
+                    booking = await self._core.reschedule_booking(booking_id, start, length, party)
             elif msg.status not in (pb.BOOKING_STATUS_UNSPECIFIED, pb.CONFIRMED, pb.CANCELED):
                 raise invalid("booking.status", "can only be changed to CANCELED")
             else:
@@ -214,3 +225,14 @@ def _party(field: str, size: int) -> int:
     if not 0 <= size <= MAX_PARTY:
         raise invalid(field, f"must be between 1 and {MAX_PARTY}")
     return size
+
+
+def _slot_names(prefix: str) -> dict[str, str]:
+    """The core's neutral field names, as a v3 Slot under ``prefix`` calls them."""
+    return {
+        "merchant_id": f"{prefix}.merchant_id",
+        "service_id": f"{prefix}.service_id",
+        "staff_id": f"{prefix}.resources.staff_id",
+        "start_time": f"{prefix}.start_sec",
+        "party_size": f"{prefix}.resources.party_size",
+    }
