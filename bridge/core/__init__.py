@@ -48,7 +48,7 @@ class BookingCore:
             resolved.append((slot, target))
             positions.append(i)
         answers = [False] * len(slots)
-        for i, answer in zip(positions, await ctx.availability.lookup(resolved, budget)):
+        for i, answer in zip(positions, await ctx.availability.lookup(resolved, budget), strict=True):
             answers[i] = answer
         return answers
 

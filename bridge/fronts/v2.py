@@ -8,6 +8,8 @@ BookingStatus is numbered differently, and UpdateBooking may carry an update_mas
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 from google.protobuf import timestamp_pb2
 
@@ -82,7 +84,7 @@ class V2BookingService:
         return v2.BatchAvailabilityLookupResponse(
             slot_time_availability=[
                 v2.SlotTimeAvailability(slot_time=st, available=a.available)
-                for st, a in zip(request.slot_time, answer.slot_time_availability)
+                for st, a in zip(request.slot_time, answer.slot_time_availability, strict=True)
             ]
         )
 
@@ -163,32 +165,20 @@ def _slot_to_v2(slot: v3.Slot) -> v2.Slot:
 
 
 def _user_to_v3(user: v2.UserInformation) -> v3.UserInformation:
-    out = v3.UserInformation(
-        user_id=user.user_id,
-        given_name=user.given_name,
-        family_name=user.family_name,
-        telephone=user.telephone,
-        email=user.email,
-        language_code=user.language_code,
-    )
-    for name, v3_name in _ADDRESS.items():
-        if getattr(user.address, name):
-            setattr(out.address, v3_name, getattr(user.address, name))
-    return out
+    return _user(user, v3.UserInformation(), _ADDRESS)
 
 
 def _user_to_v2(user: v3.UserInformation) -> v2.UserInformation:
-    out = v2.UserInformation(
-        user_id=user.user_id,
-        given_name=user.given_name,
-        family_name=user.family_name,
-        telephone=user.telephone,
-        email=user.email,
-        language_code=user.language_code,
-    )
-    for name, v3_name in _ADDRESS.items():
-        if getattr(user.address, v3_name):
-            setattr(out.address, name, getattr(user.address, v3_name))
+    return _user(user, v2.UserInformation(), {v3_name: name for name, v3_name in _ADDRESS.items()})
+
+
+def _user(user: Any, out: Any, address_names: dict[str, str]) -> Any:
+    # UserInformation has the same field numbers in v2 and v3, except inside the address.
+    out.MergeFromString(user.SerializeToString())
+    out.ClearField("address")
+    for name, other in address_names.items():
+        if getattr(user.address, name):
+            setattr(out.address, other, getattr(user.address, name))
     return out
 
 

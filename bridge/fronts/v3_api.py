@@ -34,7 +34,7 @@ class V3Api:
         answers = await self._core.check_availability(slots, self._budget)
         return pb.BatchAvailabilityLookupResponse(
             slot_time_availability=[
-                pb.SlotTimeAvailability(slot_time=st, available=ok) for st, ok in zip(request.slot_time, answers)
+                pb.SlotTimeAvailability(slot_time=st, available=ok) for st, ok in zip(request.slot_time, answers, strict=True)
             ]
         )
 
