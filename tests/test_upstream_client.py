@@ -15,7 +15,17 @@ import respx
 
 from bridge.config import UpstreamConfig
 from bridge.failures import BridgeError, Cause
-from bridge.upstream import Appointment, AppointmentStatus, Customer, Offering, QmaticClient
+from bridge.upstream import (
+    Appointment,
+    AppointmentStatus,
+    Customer,
+    Offering,
+    QmaticClient,
+    ServiceBranch,
+    ServiceGroup,
+    ServiceGroups,
+    ServiceSummary,
+)
 
 BASE = "https://qmatic.test/external/v1"
 TOKEN_URL = "https://auth.qmatic.test/oauth2/token"
@@ -144,6 +154,77 @@ async def test_timeslots_without_resource_omits_it(client, router):
     assert await client.timeslots("t", service_id="svc-1", branch_id="br-1", day=datetime.date(2022, 3, 3)) == []
     assert "requestedResourceId" not in route.calls.last.request.url.params
     assert route.calls.last.request.url.params["numberOfReservations"] == "1"
+
+
+async def test_groups_request_and_answer(client, router):
+    route = router.get(f"{BASE}/services/groups").respond(
+        200,
+        json={
+            "services": [
+                {"id": "svc-1", "name": "Passport", "index": 0, "externalDescription": "Photos", "onlineBookable": False},
+                {"id": "svc-2"},
+            ],
+            "serviceGroups": [
+                {"id": "grp-1", "name": "Documents", "index": 0, "services": [{"id": "svc-1", "name": "Passport", "index": 0}]},
+                {"id": "grp-2"},
+            ],
+        },
+    )
+    groups = await client.groups("tenant-1")
+    headers = route.calls.last.request.headers
+    assert headers["X-TENANT-ID"] == "tenant-1"
+    assert headers["Accept-Language"] == "nl_NL"
+    assert groups == ServiceGroups(
+        services=(ServiceSummary("svc-1", "Passport", 0, False), ServiceSummary("svc-2", "", None, True)),
+        groups=(
+            ServiceGroup("grp-1", "Documents", (ServiceSummary("svc-1", "Passport", 0, True),)),
+            ServiceGroup("grp-2", "", ()),
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [[], {"services": {}}, {"serviceGroups": [{"name": "no id"}]}, {"services": [{"name": "no id"}]}, {"serviceGroups": 3}],
+)
+async def test_groups_malformed_answer_is_internal(client, router, answer):
+    router.get(f"{BASE}/services/groups").respond(200, json=answer)
+    with pytest.raises(BridgeError) as caught:
+        await client.groups("tenant-1")
+    assert caught.value.cause is Cause.INTERNAL
+
+
+async def test_branches_of_a_service(client, router):
+    route = router.get(f"{BASE}/services/svc%2F1").respond(
+        200,
+        json=[
+            {
+                "branch": {"id": "br-1", "name": "Centre", "address": {"city": "Utrecht"}},
+                "resourceSelection": {"required": True, "availableResources": [{"id": "r-1", "name": "Desk 1"}]},
+            },
+            {"branch": {"id": "br-2"}},
+        ],
+    )
+    branches = await client.branches("tenant-1", "svc/1")
+    request = route.calls.last.request
+    assert request.headers["X-TENANT-ID"] == "tenant-1"
+    assert request.headers["Accept-Language"] == "nl_NL"
+    assert branches == [ServiceBranch("br-1", "Centre", ("r-1",), True), ServiceBranch("br-2", "", (), False)]
+
+
+@pytest.mark.parametrize("answer", [{}, [{"branch": {}}], [{"branch": {"id": "b"}, "resourceSelection": {"availableResources": 1}}]])
+async def test_branches_malformed_answer_is_internal(client, router, answer):
+    router.get(f"{BASE}/services/svc-1").respond(200, json=answer)
+    with pytest.raises(BridgeError) as caught:
+        await client.branches("tenant-1", "svc-1")
+    assert caught.value.cause is Cause.INTERNAL
+
+
+async def test_branches_of_an_unknown_service_is_invalid_argument(client, router):
+    router.get(f"{BASE}/services/nope").respond(400, json={"errorCode": "VALIDATION_ERROR", "message": "serviceId: unknown"})
+    with pytest.raises(BridgeError) as caught:
+        await client.branches("tenant-1", "nope")
+    assert caught.value.cause is Cause.INVALID_ARGUMENT
 
 
 async def test_hold_body_headers_and_answer(client, router):

@@ -6,6 +6,25 @@ recording against a real tenant corrects the ASSUMED parts of the contract
 """
 
 from ._client import QmaticClient
-from ._models import Appointment, AppointmentStatus, Customer, Offering
+from ._models import (
+    Appointment,
+    AppointmentStatus,
+    Customer,
+    Offering,
+    ServiceBranch,
+    ServiceGroup,
+    ServiceGroups,
+    ServiceSummary,
+)
 
-__all__ = ["Appointment", "AppointmentStatus", "Customer", "Offering", "QmaticClient"]
+__all__ = [
+    "Appointment",
+    "AppointmentStatus",
+    "Customer",
+    "Offering",
+    "QmaticClient",
+    "ServiceBranch",
+    "ServiceGroup",
+    "ServiceGroups",
+    "ServiceSummary",
+]

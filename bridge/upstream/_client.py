@@ -85,6 +85,16 @@ class QmaticClient:
         response = await self._call(tenant, READ, "GET", "/services", catalogue=True)
         return self._parse(response, READ, m.parse_offerings)
 
+    async def groups(self, tenant: str) -> m.ServiceGroups:
+        response = await self._call(tenant, READ, "GET", "/services/groups", catalogue=True)
+        return self._parse(response, READ, m.parse_groups)
+
+    async def branches(self, tenant: str, service_id: str) -> list[m.ServiceBranch]:
+        """The branches that offer one service (``GET /services/{serviceId}``)."""
+        path = f"/services/{_seg(service_id)}"
+        response = await self._call(tenant, READ, "GET", path, catalogue=True)
+        return self._parse(response, READ, m.parse_service_branches)
+
     async def timeslots(
         self,
         tenant: str,

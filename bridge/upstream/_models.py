@@ -71,6 +71,41 @@ class Offering:
     resource_required: bool
 
 
+@dataclass(frozen=True)
+class ServiceSummary:
+    """One service as ``GET /services/groups`` lists it."""
+
+    id: str
+    name: str
+    index: int | None = None
+    online_bookable: bool = True
+
+
+@dataclass(frozen=True)
+class ServiceGroup:
+    id: str
+    name: str
+    services: tuple[ServiceSummary, ...] = ()
+
+
+@dataclass(frozen=True)
+class ServiceGroups:
+    """The answer of ``GET /services/groups``: every service, and the groups they sit in."""
+
+    services: tuple[ServiceSummary, ...]
+    groups: tuple[ServiceGroup, ...]
+
+
+@dataclass(frozen=True)
+class ServiceBranch:
+    """A branch offering one service, as ``GET /services/{serviceId}`` lists it."""
+
+    branch_id: str
+    branch_name: str
+    resource_ids: tuple[str, ...]
+    resource_required: bool
+
+
 class Malformed(BridgeError):
     """The upstream answered 2xx with a body the bridge cannot read."""
 
@@ -176,6 +211,85 @@ def parse_offerings(data: object) -> list[Offering]:
     if not isinstance(data, list):
         raise Malformed("service list (not a JSON array)")
     return [_offering(item) for item in data]
+
+
+def parse_groups(data: object) -> ServiceGroups:
+    if not isinstance(data, Mapping):
+        raise Malformed("service groups answer (not a JSON object)")
+    groups = data.get("serviceGroups") or []
+    if not isinstance(groups, list):
+        raise Malformed("service groups answer (serviceGroups is not an array)")
+    return ServiceGroups(
+        services=_summaries(data.get("services"), "services"),
+        groups=tuple(_group(item) for item in groups),
+    )
+
+
+def parse_service_branches(data: object) -> list[ServiceBranch]:
+    if not isinstance(data, list):
+        raise Malformed("service branch list (not a JSON array)")
+    return [_service_branch(item) for item in data]
+
+
+def _group(data: object) -> ServiceGroup:
+    if not isinstance(data, Mapping):
+        raise Malformed("service group (not a JSON object)")
+    group_id = _str(data.get("id"))
+    if not group_id:
+        raise Malformed("service group (no id)")
+    return ServiceGroup(
+        id=group_id,
+        name=_str(data.get("name")) or "",
+        services=_summaries(data.get("services"), "service group services"),
+    )
+
+
+def _summaries(data: object, what: str) -> tuple[ServiceSummary, ...]:
+    if data is None:
+        return ()
+    if not isinstance(data, list):
+        raise Malformed(f"{what} (not a JSON array)")
+    return tuple(_summary(item) for item in data)
+
+
+def _summary(data: object) -> ServiceSummary:
+    if not isinstance(data, Mapping):
+        raise Malformed("service (not a JSON object)")
+    service_id = _str(data.get("id"))
+    if not service_id:
+        raise Malformed("service (no id)")
+    index = data.get("index")
+    return ServiceSummary(
+        id=service_id,
+        name=_str(data.get("name")) or "",
+        index=index if isinstance(index, int) and not isinstance(index, bool) else None,
+        # Absent means the tenant did not restrict it, as for an offering.
+        online_bookable=bool(data.get("onlineBookable", True)),
+    )
+
+
+def _service_branch(data: object) -> ServiceBranch:
+    if not isinstance(data, Mapping):
+        raise Malformed("service branch (not a JSON object)")
+    branch = _mapping(data.get("branch"))
+    branch_id = _str(branch.get("id"))
+    if not branch_id:
+        raise Malformed("service branch (no branch.id)")
+    resource_ids, required = _resources(data.get("resourceSelection"), "service branch")
+    return ServiceBranch(
+        branch_id=branch_id,
+        branch_name=_str(branch.get("name")) or "",
+        resource_ids=resource_ids,
+        resource_required=required,
+    )
+
+
+def _resources(data: object, what: str) -> tuple[tuple[str, ...], bool]:
+    selection = _mapping(data)
+    resources = selection.get("availableResources") or []
+    if not isinstance(resources, list):
+        raise Malformed(f"{what} (availableResources is not an array)")
+    return tuple(rid for rid in (_id(r) for r in resources) if rid), bool(selection.get("required", False))
 
 
 def _offering(data: object) -> Offering:
