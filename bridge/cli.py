@@ -1,4 +1,4 @@
-"""``booking-bridge``: serve, simulate, demo, check."""
+"""``booking-bridge``: serve, simulate, demo, check, record."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("demo", help="simulator + bridge on loopback, driven by a real gRPC client")
     check = sub.add_parser("check", help="validate configuration and mappings")
     check.add_argument("--config", required=True, help="TOML configuration file")
+    _add_record(sub)
     args = parser.parse_args(argv)
     try:
         return _COMMANDS[args.command](args)
@@ -93,12 +94,83 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_record(sub: argparse._SubParsersAction) -> None:
+    from .cassette.recorder import DEFAULT_EXPIRY_WAIT
+    from .cassette.scenarios import SCENARIOS
+
+    record = sub.add_parser(
+        "record",
+        help="run scripted scenarios against the configured upstream and write one redacted cassette each",
+        description="Runs each scenario through the bridge's core and upstream client against the configured "
+        "upstream (your tenant, or the simulator) and writes <out>/<scenario>.json with every HTTP exchange, "
+        "secrets and personal data replaced by placeholders. Every scenario gives back what it booked or held. "
+        "Credentials come from the environment, as for serve.",
+    )
+    record.add_argument("--config", required=True, help="TOML configuration file")
+    record.add_argument("--out", required=True, metavar="DIR", help="folder for the cassettes (created if missing)")
+    record.add_argument(
+        "--scenario",
+        action="append",
+        choices=list(SCENARIOS),
+        metavar="NAME",
+        help=f"record only this scenario; repeatable (default: all, in this order: {', '.join(SCENARIOS)})",
+    )
+    record.add_argument("--merchant", help="Actions Center merchant id to book with (with --service; default: the "
+                        "catalogue's first online-bookable offering, by identity)")
+    record.add_argument("--service", help="Actions Center service id to book with (with --merchant)")
+    record.add_argument(
+        "--expiry-wait",
+        type=float,
+        default=DEFAULT_EXPIRY_WAIT,
+        metavar="SECONDS",
+        help="how long hold_expiry_confirm waits for the upstream's 15-minute hold to lapse (default %(default).0f)",
+    )
+
+
+def _record(args: argparse.Namespace) -> int:
+    import pathlib
+
+    from . import config as config_mod
+    from .cassette.recorder import Options, RecordError, record
+    from .cassette.scenarios import SCENARIOS
+
+    logs.setup(logging.WARNING)
+    if args.expiry_wait < 0:
+        print("--expiry-wait: must not be negative", file=sys.stderr)
+        return 2
+    options = Options(
+        out_dir=pathlib.Path(args.out),
+        scenarios=tuple(args.scenario or SCENARIOS),
+        merchant_id=args.merchant,
+        service_id=args.service,
+        expiry_wait=args.expiry_wait,
+    )
+    try:
+        config = config_mod.load(args.config)
+        outcomes = asyncio.run(record(config, options, say=lambda line: print(line, flush=True)))
+    except config_mod.ConfigError as exc:
+        _print_problems(exc.problems)
+        return 2
+    except RecordError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    failed = [o.scenario for o in outcomes if not o.ok]
+    differing = sum(len(o.divergences) for o in outcomes)
+    print(f"{len(outcomes) - len(failed)} of {len(outcomes)} scenario(s) recorded in full into {options.out_dir}")
+    if differing:
+        print(f"{differing} answer(s) differ from the contract (qmatic-upstream.md): see 'divergences' in the cassettes")
+    if failed:
+        print(f"error: partial or not cleaned up: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _print_problems(problems: list[str]) -> None:
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
 
 
-_COMMANDS = {"serve": _serve, "simulate": _simulate, "demo": _demo, "check": _check}
+_COMMANDS = {"serve": _serve, "simulate": _simulate, "demo": _demo, "check": _check, "record": _record}
 
 
 if __name__ == "__main__":
