@@ -12,6 +12,8 @@ from bridge.simulator import Simulator
 
 from .harness import T0, Harness, bridge_config
 
+pytest_plugins = ["bridge.cassette.pytest_plugin", "pytester"]
+
 
 @pytest.fixture
 def clock() -> ManualClock:
