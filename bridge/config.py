@@ -215,6 +215,9 @@ def _check_values(sections: dict[str, Any], problems: list[str]) -> None:
         problems.append(f"[server] rest_listen: expected HOST:PORT, got {server.rest_listen!r}")
     if server.rest_listen and server.rest_auth is None:
         problems.append("[server.rest_auth]: required when rest_listen is set (Google calls with HTTP Basic auth)")
+    auth = server.rest_auth
+    if auth is not None and bool(auth.next_username) != bool(auth.next_password_env):
+        problems.append("[server.rest_auth] next_username, next_password_env: set both or neither")
     for key in ("base_url", "token_url"):
         value = getattr(upstream, key)
         if not value.startswith(("https://", "http://")):

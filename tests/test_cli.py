@@ -74,3 +74,27 @@ def test_demo_runs_the_whole_flow_over_real_grpc() -> None:
     for step in ("CreateLease", "RESOURCE_EXHAUSTED", "CONFIRMED", "reschedule", "CANCELED",
                  "BatchAvailabilityLookup", "byte-identical answer: True", "1 booking(s) for the user"):
         assert step in result.stdout
+
+
+def test_check_names_rest_problems(tmp_path: pathlib.Path, monkeypatch, capsys) -> None:
+    for name, value in GOOD_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("BRIDGE_REST_PASSWORD", raising=False)
+    config = tmp_path / "bridge.toml"
+    config.write_text(
+        '[server]\nrest_listen = "127.0.0.1:8443"\n'
+        '[server.rest_auth]\nusername = "google"\npassword_env = "BRIDGE_REST_PASSWORD"\nnext_username = "g2"\n'
+        '[upstream]\naccount = "demo"\ntenant_id = "t"\n'
+    )
+    assert cli.main(["check", "--config", str(config)]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert any("next_username, next_password_env: set both or neither" in line for line in lines)
+    assert any("BRIDGE_REST_PASSWORD is not set" in line for line in lines)
+    assert len(lines) == 2
+
+
+def test_rest_listen_without_credentials_is_refused(tmp_path: pathlib.Path, capsys) -> None:
+    config = tmp_path / "bridge.toml"
+    config.write_text('[server]\nrest_listen = "127.0.0.1:8443"\n[upstream]\naccount = "demo"\ntenant_id = "t"\n')
+    assert cli.main(["check", "--config", str(config)]) == 1
+    assert "[server.rest_auth]: required when rest_listen is set" in capsys.readouterr().err
