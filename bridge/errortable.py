@@ -122,24 +122,19 @@ V0_STATUS: Mapping[Cause, str] = {
 
 
 # v2 gRPC and v3 REST put business causes in the response's booking_failure (HTTP 200,
-# gRPC OK) under the same name; these are the statuses for the rest.
-V2_STATUS: Mapping[Cause, str] = {
-    Cause.INVALID_ARGUMENT: "INVALID_ARGUMENT",
-    Cause.NOT_FOUND: "NOT_FOUND",
-    Cause.UNAVAILABLE: "UNAVAILABLE",
-    Cause.INTERNAL: "INTERNAL",
-    Cause.ALREADY_CONFIRMED: "INTERNAL",
+# gRPC OK) under the same name wherever the response has that field. A business cause
+# from a method without one (availability, status, listing) conflicts with the state of
+# the resource: FAILED_PRECONDITION / 409.
+_REQUEST_LEVEL = {
+    Cause.INVALID_ARGUMENT: ("INVALID_ARGUMENT", 400),
+    Cause.NOT_FOUND: ("NOT_FOUND", 404),
+    Cause.UNAVAILABLE: ("UNAVAILABLE", 503),
+    Cause.INTERNAL: ("INTERNAL", 500),
+    Cause.ALREADY_CONFIRMED: ("INTERNAL", 500),
 }
+V2_STATUS: Mapping[Cause, str] = {c: _REQUEST_LEVEL.get(c, ("FAILED_PRECONDITION", 0))[0] for c in Cause}
+V3_HTTP: Mapping[Cause, int] = {c: _REQUEST_LEVEL.get(c, ("", 409))[1] for c in Cause}
 
-V3_HTTP: Mapping[Cause, int] = {
-    Cause.INVALID_ARGUMENT: 400,
-    Cause.NOT_FOUND: 404,
-    Cause.UNAVAILABLE: 503,
-    Cause.INTERNAL: 500,
-    Cause.ALREADY_CONFIRMED: 500,
-}
-
-# A business cause raised by a method that has no booking_failure field (availability,
-# status, listing) is a conflict with the resource's state.
-V2_BUSINESS_STATUS = "FAILED_PRECONDITION"
-V3_BUSINESS_HTTP = 409
+# Per-method exceptions to V3_HTTP: the reference lists "cancelling a booking that never
+# existed" among the 400s.
+V3_HTTP_BY_METHOD: Mapping[tuple[str, Cause], int] = {("UpdateBooking", Cause.NOT_FOUND): 400}

@@ -14,9 +14,10 @@ from google.protobuf.descriptor import ServiceDescriptor
 
 from .. import deadline
 from ..failures import BridgeError, Cause, invalid
+from . import _calllog
 from ._checks import renamed
 
-log = logging.getLogger("bridge.calls")
+log = logging.getLogger("bridge.fronts")
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
@@ -49,28 +50,20 @@ def rpc(
                     response = await method(self, request, context)
             except BridgeError as exc:
                 exc = renamed(exc, getattr(self, "field_name", lambda name: name))
-                # A business cause from a method without booking_failure conflicts with state.
-                code, detail = getattr(grpc.StatusCode, table.get(exc.cause, "FAILED_PRECONDITION")), exc.message
+                code, detail = getattr(grpc.StatusCode, table[exc.cause]), exc.message
             except Exception:
                 log.exception("unexpected failure", extra={"method": name})
                 code, detail = grpc.StatusCode.INTERNAL, "internal error"
             else:
-                _log_call(name, grpc.StatusCode.OK, started)
+                _calllog.call(name, grpc.StatusCode.OK.name, started)
                 return response
-            _log_call(name, code, started)
+            _calllog.call(name, code.name, started)
             await context.abort(code, detail)
             raise AssertionError("unreachable: abort raises")  # pragma: no cover
 
         return handler
 
     return wrap
-
-
-def _log_call(name: str, code: grpc.StatusCode, started: float) -> None:
-    log.info(
-        "call",
-        extra={"method": name, "status": code.name, "latency_ms": round((time.perf_counter() - started) * 1000, 2)},
-    )
 
 
 class Malformed:

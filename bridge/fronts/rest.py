@@ -22,11 +22,12 @@ from google.protobuf.message import Message
 
 from .. import deadline
 from .._proto import booking_v3_pb2 as pb
-from ..errortable import V3_BUSINESS_HTTP, V3_HTTP
+from ..errortable import V3_HTTP, V3_HTTP_BY_METHOD
 from ..failures import BridgeError, Cause
+from . import _calllog
 from .v3_api import V3Api
 
-log = logging.getLogger("bridge.calls")
+log = logging.getLogger("bridge.fronts")
 
 # Request bodies are small; a big one is a mistake or an attack.
 MAX_BODY = 256 * 1024
@@ -41,8 +42,6 @@ METHODS: dict[str, tuple[type[Message], Handler]] = {
     "GetBookingStatus": (pb.GetBookingStatusRequest, V3Api.get_booking_status),
     "ListBookings": (pb.ListBookingsRequest, V3Api.list_bookings),
 }
-# The reference lists "cancelling a booking that never existed" among the 400s.
-_NOT_FOUND_IS_BAD_REQUEST = frozenset({"UpdateBooking"})
 
 
 def make_app(
@@ -76,14 +75,12 @@ def _post(
                 answer = await handler(api, message)
             response = _json(200, _print(answer))
         except BridgeError as exc:
-            status = V3_HTTP.get(exc.cause, V3_BUSINESS_HTTP)
-            if status == 404 and name in _NOT_FOUND_IS_BAD_REQUEST:
-                status = 400
+            status = V3_HTTP_BY_METHOD.get((name, exc.cause), V3_HTTP[exc.cause])
             response = _error(status, exc.message, exc.field)
         except Exception:
             log.exception("unexpected failure", extra={"method": f"v3/{name}"})
             response = _error(500, "internal error")
-        _log_call(f"v3/{name}", response.status, started)
+        _calllog.call(f"v3/{name}", response.status, started)
         return response
 
     return view
@@ -94,7 +91,7 @@ def _health(api: V3Api) -> Callable[[web.Request], Awaitable[web.Response]]:
         started = time.perf_counter()
         healthy = await api.healthy()
         response = web.Response(status=200 if healthy else 503, text="ok" if healthy else "upstream unreachable")
-        _log_call("v3/HealthCheck", response.status, started)
+        _calllog.call("v3/HealthCheck", response.status, started)
         return response
 
     return view
@@ -126,7 +123,7 @@ def _basic_auth(credentials: Sequence[tuple[str, str]]) -> Any:
     @web.middleware
     async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
         if not _authorized(request.headers.get("Authorization", ""), accepted):
-            _log_call(request.path, 401, time.perf_counter())
+            _calllog.call(request.path, 401, time.perf_counter())
             return web.Response(
                 status=401,
                 headers={"WWW-Authenticate": 'Basic realm="booking-bridge", charset="UTF-8"'},
@@ -161,11 +158,3 @@ def _error(status: int, message: str, field: str | None = None) -> web.Response:
     if field:
         body["error"]["field"] = field
     return _json(status, json.dumps(body))
-
-
-def _log_call(method: str, status: int, started: float) -> None:
-    log.info(
-        "call",
-        extra={"method": method, "status": status, "latency_ms": round((time.perf_counter() - started) * 1000, 2)},
-    )
-

@@ -216,9 +216,7 @@ def _start(field: str, seconds: int) -> dt.datetime:
 def _length(field: str, seconds: int) -> dt.timedelta:
     if seconds == 0:
         raise invalid(field, "is required")
-    if not 0 < seconds <= check.MAX_DURATION.total_seconds():
-        raise invalid(field, f"must be between 1 and {int(check.MAX_DURATION.total_seconds())} seconds")
-    return dt.timedelta(seconds=seconds)
+    return check.duration(field, dt.timedelta(seconds=seconds))
 
 
 def _party(field: str, size: int) -> int:
