@@ -32,6 +32,9 @@ class Served:
     def __init__(self, config: pathlib.Path, port: int, log: pathlib.Path):
         self.config, self.port, self.log = config, port, log
         self.process: subprocess.Popen[bytes] | None = None
+        # Every child and channel ever started, so the fixture's teardown can end them all.
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.channels: list[grpc.aio.Channel] = []
 
     async def start(self) -> pb_grpc.BookingServiceStub:
         with open(self.log, "ab") as log:
@@ -41,7 +44,9 @@ class Served:
                 stdout=log,
                 stderr=log,
             )
+        self.processes.append(self.process)
         self.channel = grpc.aio.insecure_channel(f"127.0.0.1:{self.port}")
+        self.channels.append(self.channel)
         health = health_pb2_grpc.HealthStub(self.channel)
         # Bounded wait for readiness; nothing is asserted about how long it took.
         answer = await health.Check(health_pb2.HealthCheckRequest(), wait_for_ready=True, timeout=30)
@@ -61,6 +66,15 @@ class Served:
         await self.channel.close()
         return code
 
+    async def close(self) -> None:
+        """Teardown, also after a failed assertion: SIGKILL and reap every child still running."""
+        for channel in self.channels:
+            await channel.close()
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+            process.wait(timeout=10)
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -78,7 +92,7 @@ async def live_sim() -> AsyncIterator[Simulator]:
 
 
 @pytest.fixture
-def served(live_sim: Simulator, tmp_path: pathlib.Path) -> Served:
+async def served(live_sim: Simulator, tmp_path: pathlib.Path) -> AsyncIterator[Served]:
     port = free_port()
     config = tmp_path / "bridge.toml"
     config.write_text(
@@ -88,7 +102,11 @@ def served(live_sim: Simulator, tmp_path: pathlib.Path) -> Served:
         f'[store]\npath = "bridge.sqlite3"\n'
         f'[booking]\ndefault_time_zone = "Europe/Stockholm"\n'
     )
-    return Served(config, port, tmp_path / "serve.log")
+    served = Served(config, port, tmp_path / "serve.log")
+    try:
+        yield served
+    finally:
+        await served.close()
 
 
 def tomorrow_at(hour: int) -> dt.datetime:
@@ -113,6 +131,7 @@ async def test_kill_while_the_confirm_is_in_flight_then_replay(served: Served, l
         if any(r.method == "PUT" for r in live_sim.requests):
             break
         await asyncio.sleep(0.01)
+    assert any(r.method == "PUT" for r in live_sim.requests), "the confirm never reached the upstream"
     await served.kill()
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await call
@@ -127,6 +146,12 @@ async def test_kill_while_the_confirm_is_in_flight_then_replay(served: Served, l
     booking = (await stub.CreateBooking(booking_request, timeout=10)).booking
     assert booking.status == pb.CONFIRMED
     assert confirmed(live_sim) == 1
+    # One hold for the lease (its replay held nothing new); the lost confirm, one look-up of
+    # the pending booking, then exactly one confirm more.
+    writes = [(r.method, r.path.split("/")[1]) for r in live_sim.requests if r.method in ("POST", "PUT", "DELETE")
+              and not r.path.startswith("/oauth2")]
+    assert writes == [("POST", "reservations"), ("PUT", "reservations"), ("PUT", "reservations")]
+    assert sum(r.method == "GET" and r.path.startswith("/appointments/") for r in live_sim.requests) == 1
     assert await served.terminate() == 0
 
 
@@ -144,5 +169,6 @@ async def test_kill_right_after_a_booking_then_replays_answer_as_before(served: 
     assert (await stub.CreateBooking(request, timeout=10)).booking == booking
     writes = [r for r in live_sim.requests if r.method in ("PUT", "DELETE")]
     assert len(writes) == 1
+    assert sum(r.method == "POST" and r.path == "/reservations" for r in live_sim.requests) == 1
     assert confirmed(live_sim) == 1
     assert await served.terminate() == 0
