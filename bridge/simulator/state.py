@@ -20,6 +20,7 @@ from .parse import HoldRequest
 RESERVED = "RESERVED"
 CONFIRMED = "CONFIRMED"
 CANCELLED = "CANCELLED"
+FINALIZED = "FINALIZED"  # the visit happened (or was marked a no-show) at the branch
 
 Slot = tuple[dt.datetime, dt.datetime]
 
@@ -43,7 +44,7 @@ class Appointment:
         return self.status == RESERVED and now >= self.expires_at
 
     def blocks(self, now: dt.datetime) -> bool:
-        return self.status == CONFIRMED or (self.status == RESERVED and now < self.expires_at)
+        return self.status in (CONFIRMED, FINALIZED) or (self.status == RESERVED and now < self.expires_at)
 
 
 class State:
@@ -155,6 +156,13 @@ class State:
             raise ValueError("a hold is released, not cancelled")
         appt.status = CANCELLED
 
+    def finalize_at_branch(self, appointment_id: str) -> None:
+        """Staff close the visit. KeyError for an unknown id."""
+        appt = self.appointments[appointment_id]
+        if appt.status != CONFIRMED:
+            raise ValueError("only a confirmed appointment is finalized")
+        appt.status = FINALIZED
+
     def update_customer(self, appointment_id: str, customer: dict[str, str | None]) -> None:
         self._booked(appointment_id).customer = customer
 
@@ -175,7 +183,7 @@ class State:
         found = [
             a
             for a in self.appointments.values()
-            if a.status in (CONFIRMED, CANCELLED)
+            if a.status in (CONFIRMED, CANCELLED, FINALIZED)
             and a.customer is not None
             and a.customer.get("personalIdentifier") == personal_identifier
         ]
