@@ -46,6 +46,7 @@ async def test_identifier_is_the_same_for_the_same_customer(harness: Harness) ->
     pids = {appt.customer["personalIdentifier"] for appt in confirmed(harness)}
     assert a.booking_id != b.booking_id
     assert len(pids) == 1
+    assert len(confirmed(harness)) == 2
 
 
 async def test_the_same_lease_again_returns_the_same_booking_and_confirms_once(harness: Harness) -> None:
@@ -61,6 +62,8 @@ async def test_unknown_lease_is_not_found(harness: Harness) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await harness.book("lease-does-not-exist")
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    assert err.value.details() == "lease 'lease-does-not-exist' does not exist"
+    assert harness.upstream_calls("PUT", "/reservations/") == 0
 
 
 async def test_lease_expired_by_our_clock_is_not_found_and_the_hold_released(harness: Harness) -> None:
@@ -77,6 +80,10 @@ async def test_lease_expired_by_our_clock_is_not_found_and_the_hold_released(har
     with pytest.raises(grpc.aio.AioRpcError) as again:
         await harness.book(lease.lease_id)
     assert again.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "expired" in again.value.details()
+    # Nothing more was sent for it: no confirm, and no second release.
+    assert harness.upstream_calls("PUT", "/reservations/") == 0
+    assert harness.upstream_calls("DELETE", "/reservations/reservations/") == 1
 
 
 async def test_hold_gone_upstream_is_not_found_saying_expired(harness: Harness) -> None:
@@ -88,6 +95,7 @@ async def test_hold_gone_upstream_is_not_found_saying_expired(harness: Harness) 
         await harness.book(lease.lease_id)
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
     assert "expired" in err.value.details()
+    assert harness.upstream_calls("PUT", "/reservations/") == 1  # the confirm that met the gone hold
     assert await harness.bridge.store.get_booking_by_lease(lease.lease_id) is None
 
 
@@ -123,7 +131,8 @@ async def test_missing_client_information_is_invalid(harness: Harness) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await harness.stub.CreateBooking(pb.CreateBookingRequest(lease_ref=pb.LeaseReference(lease_id=lease.lease_id)))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "client_information" in err.value.details()
+    assert err.value.details().startswith("client_information "), err.value.details()
+    assert harness.upstream_calls("PUT", "/reservations/") == 0
 
 
 async def test_same_person_on_the_same_slot_under_another_lease_already_exists(harness: Harness) -> None:
@@ -135,5 +144,8 @@ async def test_same_person_on_the_same_slot_under_another_lease_already_exists(h
         await harness.book(second.lease_id, email="same@example.com")
     assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
     assert len(confirmed(harness)) == 1
+    # Refused before any confirm was sent for the second lease; its one hold is released once.
+    assert harness.upstream_calls("PUT", "/reservations/") == 1
+    assert harness.upstream_calls("DELETE", "/reservations/reservations/") == 1
     # The second hold can never be confirmed now, so it was given back.
     assert not [a for a in harness.sim.state.appointments.values() if a.status == "RESERVED"]

@@ -65,7 +65,8 @@ async def test_ids_the_mapping_rules_out_are_invalid_argument(mapped: Harness, m
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await mapped.lease(at(1, 10), merchant=merchant, service=service, staff=staff)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert err.value.details().startswith(field)
+    assert err.value.details().startswith(f"{field} "), err.value.details()
+    assert mapped.upstream_calls("POST", "/reservations") == 0  # refused before anything is held
     named = {"lease.merchant_id": merchant, "lease.service_id": service, "lease.resources.staff_id": staff}[field]
     assert repr(named) in err.value.details()
 
@@ -85,11 +86,14 @@ async def test_an_operator_error_row_maps_a_code_the_contract_does_not_know(
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await h.lease(at(1, 10))
         assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "423 BRANCH_CLOSED" in err.value.details(), err.value.details()
         # Without the row the same answer is an internal error, not a business outcome.
         sim.faults.add(method="POST", path=r"^/reservations$", action="status", status=423,
                        body={"errorCode": "SOMETHING_ELSE"})
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await h.lease(at(1, 10))
         assert err.value.code() == grpc.StatusCode.INTERNAL
+        assert "423 SOMETHING_ELSE" in err.value.details(), err.value.details()
+        assert h.upstream_calls("POST", "/reservations") == 2  # one hold asked for per attempt, none repeated
     finally:
         await h.stop()

@@ -55,7 +55,8 @@ async def test_client_reference_reused_for_another_slot_is_refused(harness: Harn
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await harness.lease(at(1, 11), reference="r-reuse")
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert err.value.details().startswith("lease.client_reference")
+    assert err.value.details().startswith("lease.client_reference "), err.value.details()
+    assert harness.upstream_calls("POST", "/reservations") == 1
 
 
 async def test_taken_slot_is_resource_exhausted(harness: Harness) -> None:
@@ -63,6 +64,7 @@ async def test_taken_slot_is_resource_exhausted(harness: Harness) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await harness.lease(at(1, 10), reference="b", service=seed.PASSPORT, minutes=15)
     assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert harness.upstream_calls("POST", "/reservations") == 2  # one hold asked for per lease
     # A failed attempt leaves nothing behind: the same reference is processed afresh later.
     assert await harness.bridge.store.get_lease_by_reference("b") is None
 
@@ -78,6 +80,7 @@ async def test_many_concurrent_leases_on_one_slot_give_exactly_one(harness: Harn
     assert len(won) == 1
     assert len(lost) == 19
     assert {e.code() for e in lost} == {grpc.StatusCode.RESOURCE_EXHAUSTED}
+    assert harness.upstream_calls("POST", "/reservations") == 20  # one hold asked for per lease
 
 
 async def test_concurrent_replays_of_one_reference_hold_once(harness: Harness) -> None:
@@ -121,10 +124,16 @@ async def test_empty_request_is_invalid_argument(harness: Harness) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await harness.stub.CreateLease(pb.CreateLeaseRequest())
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "lease" in err.value.details()
+    assert err.value.details() == "lease is required"
+    assert harness.upstream_calls("POST", "/reservations") == 0
 
 
 async def test_a_slot_off_the_upstream_grid_is_invalid_argument(harness: Harness) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await harness.lease(at(1, 10, 7), reference="r-grid")
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # The upstream refused the hold; the bridge cannot know the v0 field, so the upstream's
+    # own naming of it (timeSlot) is what the caller sees.
+    assert "400 VALIDATION_ERROR: timeSlot" in err.value.details(), err.value.details()
+    assert harness.upstream_calls("POST", "/reservations") == 1
+    assert await harness.bridge.store.get_lease_by_reference("r-grid") is None

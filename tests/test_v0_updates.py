@@ -43,6 +43,7 @@ async def test_cancel_inside_the_cut_off_is_too_late(harness: Harness) -> None:
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "too late to cancel" in err.value.details()
     assert appointment(harness, booking).status == "CONFIRMED"
+    assert harness.upstream_calls("DELETE", "/appointments/") == 1
     stored = await harness.bridge.store.get_booking(booking.booking_id)
     assert stored.pending is None
 
@@ -76,6 +77,8 @@ async def test_reschedule_moves_the_appointment_and_keeps_the_booking_id(harness
     again = await harness.reschedule(booking.booking_id, at(1, 14))
     assert again == moved
     assert harness.upstream_calls("PUT", "/appointments/") == 1
+    # One hold for the lease, one for the new slot; the repeat held nothing.
+    assert harness.upstream_calls("POST", "/reservations") == 2
 
 
 async def test_reschedule_onto_a_taken_slot_leaves_the_booking_unchanged(harness: Harness) -> None:
@@ -85,6 +88,7 @@ async def test_reschedule_onto_a_taken_slot_leaves_the_booking_unchanged(harness
         await harness.reschedule(booking.booking_id, at(1, 11), minutes=15)
     assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert appointment(harness, booking).start == at(1, 10)
+    assert harness.upstream_calls("PUT", "/appointments/") == 0  # no hold, so no move was sent
     stored = await harness.bridge.store.get_booking(booking.booking_id)
     assert (stored.slot.start, stored.pending) == (at(1, 10), None)
 
@@ -94,7 +98,12 @@ async def test_reschedule_of_a_cancelled_booking_is_refused(harness: Harness) ->
     await harness.cancel(booking.booking_id)
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await harness.reschedule(booking.booking_id, at(1, 14))
+    # BOOKING_ALREADY_CANCELLED, which v0 renders as INVALID_ARGUMENT (errortable.V0_STATUS).
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "cancelled" in err.value.details()
+    # Refused from the bridge's own record: nothing held, nothing moved.
+    assert harness.upstream_calls("POST", "/reservations") == 1
+    assert harness.upstream_calls("PUT", "/appointments/") == 0
 
 
 async def test_unknown_booking_is_not_found(harness: Harness) -> None:
@@ -102,6 +111,9 @@ async def test_unknown_booking_is_not_found(harness: Harness) -> None:
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await call
         assert err.value.code() == grpc.StatusCode.NOT_FOUND
+        assert err.value.details() == "booking 'booking-nope' does not exist"
+    assert harness.upstream_calls("DELETE", "/appointments/") == 0
+    assert harness.upstream_calls("PUT", "/appointments/") == 0
 
 
 @pytest.mark.parametrize(
@@ -121,5 +133,7 @@ async def test_bad_update_is_invalid_argument(harness: Harness, paths, status, f
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await harness.stub.UpdateBooking(request)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert err.value.details().startswith(field), err.value.details()
+    assert err.value.details().startswith(f"{field} "), err.value.details()
     assert appointment(harness, booking).status == "CONFIRMED"
+    assert harness.upstream_calls("DELETE", "/appointments/") == 0
+    assert harness.upstream_calls("PUT", "/appointments/") == 0
