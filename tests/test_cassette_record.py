@@ -301,7 +301,13 @@ async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
         cwd=ROOT,
         env={**{k: v for k, v in os.environ.items() if k not in ENV}, **env},
     )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    finally:
+        # A timeout or a cancelled test must not leave the command running.
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
 
