@@ -189,6 +189,7 @@ async def test_create_lease_on_a_taken_slot_is_slot_unavailable(harness: Harness
     assert response.booking_failure.cause == Failure.SLOT_UNAVAILABLE
     assert not response.HasField("lease")
     assert statuses(harness) == ["RESERVED"]
+    assert holds(harness) == 2  # one hold asked for per lease
 
 
 @pytest.mark.parametrize(
@@ -213,7 +214,7 @@ async def test_create_lease_missing_field_is_invalid_argument(
 async def test_create_lease_party_above_the_service_maximum_is_invalid_argument(harness: Harness) -> None:
     err = await rpc_error(harness.v2.CreateLease(lease_request(at(1, 10), service=seed.HAIRCUT, party=2)))
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "party_size" in err.details()
+    assert err.details().startswith("lease.slot.resources.party_size "), err.details()
     assert holds(harness) == 0
 
 
@@ -234,6 +235,7 @@ async def test_create_lease_refused_slot_is_invalid_argument_and_holds_nothing(
     await lease(harness, at(1, 10), reference="r-taken")  # "reused-reference" reuses it for another slot
     err = await rpc_error(harness.v2.CreateLease(request_for()))
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.details().startswith(f"{field} "), err.details()
     assert holds(harness) == 1
 
 
@@ -276,6 +278,7 @@ async def test_check_availability_unknown_merchant_is_invalid_argument(harness: 
     request = v2.CheckAvailabilityRequest(slot=slot(at(1, 10), merchant="merchant-nope"))
     err = await rpc_error(harness.v2.CheckAvailability(request))
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.details().startswith("slot.merchant_id "), err.details()
 
 
 # -- BatchAvailabilityLookup -------------------------------------------------------------
@@ -370,6 +373,8 @@ async def test_create_booking_on_an_expired_lease_is_lease_expired_and_gives_the
 async def test_create_booking_on_an_unknown_lease_is_lease_expired(harness: Harness) -> None:
     response = await harness.v2.CreateBooking(booking_request(at(1, 10), lease_id="lease-never-issued"))
     assert response.booking_failure.cause == Failure.LEASE_EXPIRED
+    assert not response.HasField("booking")
+    assert writes(harness) == 0
 
 
 async def test_create_booking_replay_is_byte_identical_and_writes_nothing(harness: Harness) -> None:
@@ -450,7 +455,7 @@ async def test_create_booking_on_a_taken_slot_is_slot_unavailable(harness: Harne
     request = booking_request(at(1, 10), token="tok-bob", who=bob, service=seed.PASSPORT)
     response = await harness.v2.CreateBooking(request)
     assert response.booking_failure.cause == Failure.SLOT_UNAVAILABLE
-    assert confirms(harness) == 1
+    assert (holds(harness), confirms(harness)) == (2, 1)  # the refused hold, and no confirm for it
     assert statuses(harness) == ["CONFIRMED"]
 
 
@@ -473,6 +478,8 @@ async def test_create_booking_failure_forgets_the_token_so_a_retry_is_processed_
     second = await harness.v2.CreateBooking(request)
     assert second.booking.status == v2.CONFIRMED
     assert (await upstream(harness, second.booking.booking_id)).start == at(1, 10)
+    # The blocker's hold, the refused one, the retry's: one confirm, for the retry only.
+    assert (holds(harness), confirms(harness)) == (3, 1)
 
 
 # -- UpdateBooking -----------------------------------------------------------------------
@@ -579,6 +586,8 @@ async def test_party_size_above_the_service_maximum_is_invalid_argument_and_chan
     booking = await booked(harness, at(1, 10), service=seed.CONSULTATION)  # at most 4
     err = await rpc_error(harness.v2.UpdateBooking(party_request(booking.booking_id, 5)))
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.details().startswith("booking.slot.resources.party_size "), err.details()
+    assert holds(harness) == 1
     appointment = await upstream(harness, booking.booking_id)
     assert (appointment.number_of_reservations, appointment.start) == (1, at(1, 10))
     assert harness.upstream_calls("PUT", "/appointments/") == 0
@@ -599,6 +608,7 @@ async def test_cancel_within_two_hours_is_outside_cancellation_window(harness: H
     response = await harness.v2.UpdateBooking(cancel_request(booking.booking_id))
     assert response.booking_failure.cause == Failure.OUTSIDE_CANCELLATION_WINDOW
     assert not response.HasField("booking")
+    assert harness.upstream_calls("DELETE", "/appointments/") == 1
     assert (await upstream(harness, booking.booking_id)).status == "CONFIRMED"
     stored = await harness.bridge.store.get_booking(booking.booking_id)
     assert stored.pending is None
@@ -628,12 +638,14 @@ async def test_cancel_refused_with_an_unknown_conflict_is_booking_not_cancellabl
     # Nothing is left pending: the refusal was definite, so a later cancel goes through.
     retry = await harness.v2.UpdateBooking(cancel_request(booking.booking_id))
     assert retry.booking.status == v2.CANCELED
+    assert harness.upstream_calls("DELETE", "/appointments/") == 2  # the refused cancel, then the one that landed
 
 
 async def test_update_of_an_unknown_booking_is_not_found(harness: Harness) -> None:
     for request in (cancel_request("booking-nope"), reschedule_request("booking-nope", at(1, 14))):
         err = await rpc_error(harness.v2.UpdateBooking(request))
         assert err.code() == grpc.StatusCode.NOT_FOUND
+        assert err.details() == "booking 'booking-nope' does not exist"
     assert writes(harness) == 0
 
 
@@ -683,6 +695,8 @@ async def test_booking_status_is_the_upstreams_truth(harness: Harness) -> None:
 async def test_booking_status_of_an_unknown_booking_is_not_found(harness: Harness) -> None:
     err = await rpc_error(harness.v2.GetBookingStatus(v2.GetBookingStatusRequest(booking_id="booking-nope")))
     assert err.code() == grpc.StatusCode.NOT_FOUND
+    assert err.details() == "booking 'booking-nope' does not exist"
+    assert harness.sim.requests == []  # the bridge never issued it, so the upstream is not asked
 
 
 async def test_booking_status_without_a_booking_id_is_invalid_argument(harness: Harness) -> None:
@@ -696,6 +710,7 @@ async def test_booking_status_with_the_upstream_down_is_unavailable(harness: Har
     await harness.sim.stop()
     err = await rpc_error(harness.v2.GetBookingStatus(v2.GetBookingStatusRequest(booking_id=booking.booking_id)))
     assert err.code() == grpc.StatusCode.UNAVAILABLE
+    assert err.details().startswith("upstream unreachable"), err.details()
 
 
 # -- ListBookings ------------------------------------------------------------------------
