@@ -91,8 +91,8 @@ def main(argv: list[str]) -> int:
                 print(f"SURVIVED {m['id']}: {m['why']}")
                 failures += 1
             else:
-                failed = [line.split(" ", 1)[1].split(" - ")[0] for line in run.stdout.splitlines()
-                          if line.startswith(("FAILED ", "ERROR "))]
+                failed = [line.split()[1] for line in run.stdout.splitlines()
+                          if line.startswith(("FAILED tests/", "ERROR tests/"))]
                 print(f"killed   {m['id']} in {took:.1f} s by {', '.join(failed) or 'a failing run'}")
     print(f"{len(chosen) - failures} of {len(chosen)} mutants killed")
     return 1 if failures else 0
