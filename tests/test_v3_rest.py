@@ -93,24 +93,30 @@ async def test_paths_live_under_the_configured_prefix(prefixed: Harness) -> None
     assert (await prefixed.rest.get("/HealthCheck")).status_code == 200
     r = await prefixed.rest.post("/GetBookingStatus/", json={"booking_id": "nope"})
     assert r.status_code == 404
+    assert r.json()["error"]["code"] == 404  # the bridge's own answer, not a route the prefix missed
 
 
 @pytest.mark.parametrize(
-    ("body", "field"),
+    ("body", "field", "mentioned"),
     [
-        (b"{not json", None),
-        (b'{"booking_id": 7}', None),
-        (b"{}", "booking_id"),
-        (b'{"booking_id": ""}', "booking_id"),
+        (b"{not json", None, "Failed to load JSON"),
+        (b'{"booking_id": 7}', None, "booking_id"),
+        (b"{}", "booking_id", "booking_id"),
+        (b'{"booking_id": ""}', "booking_id", "booking_id"),
     ],
 )
-async def test_malformed_or_incomplete_requests_are_400(harness: Harness, body: bytes, field) -> None:
+async def test_malformed_or_incomplete_requests_are_400(harness: Harness, body: bytes, field, mentioned: str) -> None:
     r = await harness.rest.post("/GetBookingStatus", content=body)
     assert r.status_code == 400
     error = r.json()["error"]
     assert error["code"] == 400
     if field:
-        assert error["field"] == field and error["message"].startswith(field)
+        assert error["field"] == field and error["message"].startswith(f"{field} ")
+    else:
+        assert "field" not in error
+        assert error["message"].startswith("request body is not a valid GetBookingStatusRequest: "), error
+    assert mentioned in error["message"], error
+    assert harness.sim.requests == []
 
 
 async def test_int64_as_numbers_and_unknown_fields_are_accepted(harness: Harness) -> None:
@@ -119,6 +125,7 @@ async def test_int64_as_numbers_and_unknown_fields_are_accepted(harness: Harness
     request["slot"]["duration_sec"] = 1800
     request["something_new"] = {"google": "added this"}
     r = await harness.rest.post("/CreateBooking", json=request)
+    assert r.status_code == 200, r.text
     body = r.json()
     assert body["booking"]["status"] == "CONFIRMED"
     assert body["booking"]["slot"]["start_sec"] == str(int(at(1, 10).timestamp()))  # int64 printed as a string
@@ -191,9 +198,13 @@ async def test_batch_lookup_answers_within_budget_with_a_hanging_upstream(
 
 async def test_check_availability_counts(harness: Harness) -> None:
     ask = {"slot": slot(at(1, 10), service=seed.PASSPORT, minutes=15)}
-    assert (await harness.rest.post("/CheckAvailability", json=ask)).json()["count_available"] == 1
+    free = await harness.rest.post("/CheckAvailability", json=ask)
+    assert free.status_code == 200, free.text
+    assert free.json()["count_available"] == 1
     await harness.lease(at(1, 10), reference="held", service=seed.PASSPORT, minutes=15)
-    answer = (await harness.rest.post("/CheckAvailability", json=ask)).json()
+    taken = await harness.rest.post("/CheckAvailability", json=ask)
+    assert taken.status_code == 200, taken.text
+    answer = taken.json()
     assert answer.get("count_available", 0) == 0
     assert answer["slot"] == ask["slot"]
 
@@ -203,15 +214,18 @@ async def test_check_availability_counts(harness: Harness) -> None:
 
 async def test_create_lease_and_book_it(harness: Harness) -> None:
     r = await harness.rest.post("/CreateLease", json={"lease": {"user_reference": "u-ref", "slot": slot(at(1, 10))}})
+    assert r.status_code == 200, r.text
     lease = r.json()["lease"]
     expected = harness.clock.now() + dt.timedelta(minutes=14)
     assert lease["lease_expiration_time_sec"] == str(int(expected.timestamp()))
     assert lease["user_reference"] == "u-ref" and lease["slot"] == slot(at(1, 10))
     request = booking_request("t-lease", at(1, 10))
     request["lease_ref"] = {"lease_id": lease["lease_id"]}
-    booked = (await harness.rest.post("/CreateBooking", json=request)).json()
-    assert booked["booking"]["status"] == "CONFIRMED"
+    answer = await harness.rest.post("/CreateBooking", json=request)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["booking"]["status"] == "CONFIRMED"
     assert harness.upstream_calls("POST", "/reservations") == 1
+    assert harness.upstream_calls("PUT", "/reservations/") == 1
 
 
 async def test_taken_slot_is_a_booking_failure_with_200(harness: Harness) -> None:
@@ -224,6 +238,9 @@ async def test_taken_slot_is_a_booking_failure_with_200(harness: Harness) -> Non
     assert r.status_code == 200
     assert r.json()["booking_failure"]["cause"] == "SLOT_UNAVAILABLE"
     assert "booking" not in r.json()
+    # The blocker's hold and one refused hold per call; nothing confirmed.
+    assert harness.upstream_calls("POST", "/reservations") == 3
+    assert harness.upstream_calls("PUT", "/reservations/") == 0
 
 
 async def test_expired_lease_is_lease_expired(harness: Harness) -> None:
@@ -234,6 +251,8 @@ async def test_expired_lease_is_lease_expired(harness: Harness) -> None:
     r = await harness.rest.post("/CreateBooking", json=request)
     assert r.status_code == 200
     assert r.json()["booking_failure"]["cause"] == "LEASE_EXPIRED"
+    assert harness.upstream_calls("PUT", "/reservations/") == 0
+    assert harness.upstream_calls("DELETE", "/reservations/reservations/") == 1  # the hold given back
 
 
 async def test_replay_of_create_booking_is_byte_identical_and_books_once(harness: Harness) -> None:
@@ -251,7 +270,11 @@ async def test_same_token_with_a_different_request_is_400(harness: Harness) -> N
     await book(harness, "t-same", at(1, 10))
     r = await harness.rest.post("/CreateBooking", json=booking_request("t-same", at(1, 11)))
     assert r.status_code == 400
-    assert r.json()["error"]["field"] == "idempotency_token"
+    error = r.json()["error"]
+    assert (error["code"], error["field"]) == (400, "idempotency_token")
+    assert error["message"].startswith("idempotency_token "), error
+    assert harness.upstream_calls("POST", "/reservations") == 1
+    assert harness.upstream_calls("PUT", "/reservations/") == 1
 
 
 async def test_a_failed_attempt_is_processed_again_on_retry(harness: Harness) -> None:
@@ -260,6 +283,9 @@ async def test_a_failed_attempt_is_processed_again_on_retry(harness: Harness) ->
     assert (await harness.rest.post("/CreateBooking", json=request)).json()["booking_failure"]["cause"] == "SLOT_UNAVAILABLE"
     harness.clock.advance(minutes=16)  # the other hold lapses
     assert (await harness.rest.post("/CreateBooking", json=request)).json()["booking"]["status"] == "CONFIRMED"
+    # The blocker's hold, the refused one, the retry's: one confirm, for the retry only.
+    assert harness.upstream_calls("POST", "/reservations") == 3
+    assert harness.upstream_calls("PUT", "/reservations/") == 1
 
 
 async def test_the_same_user_on_the_same_slot_is_overlapping(harness: Harness) -> None:
@@ -269,12 +295,16 @@ async def test_the_same_user_on_the_same_slot_is_overlapping(harness: Harness) -
     confirmed = [a for a in harness.sim.state.appointments.values() if a.status == "CONFIRMED"]
     assert len(confirmed) == 1
     assert not [a for a in harness.sim.state.appointments.values() if a.status == "RESERVED"]
+    assert harness.upstream_calls("PUT", "/reservations/") == 1  # no confirm for the clashing hold
+    assert harness.upstream_calls("DELETE", "/reservations/reservations/") == 1  # which is given back once
 
 
 async def test_party_size_above_the_service_maximum_is_refused(harness: Harness) -> None:
     r = await harness.rest.post("/CreateBooking", json=booking_request("t-party", at(1, 10), service=seed.PASSPORT, minutes=15, party=3))
     assert r.status_code == 400
-    assert "party_size" in r.json()["error"]["message"]
+    error = r.json()["error"]
+    assert (error["code"], error["field"]) == (400, "slot.resources.party_size"), error
+    assert error["message"].startswith("slot.resources.party_size "), error
     assert harness.upstream_calls("POST", "/reservations") == 0
 
 
@@ -342,17 +372,32 @@ async def test_update_failures_are_booking_failures(harness: Harness, arrange: s
     assert r.json()["booking_failure"]["cause"] == cause
     if arrange == "taken":
         assert appointment.start == at(1, 10)
+        assert harness.upstream_calls("PUT", "/appointments/") == 0
+    else:
+        # Each refusal is the upstream's answer to the one cancel sent.
+        assert harness.upstream_calls("DELETE", "/appointments/") == 1
 
 
 async def test_update_of_an_unknown_booking_is_400(harness: Harness) -> None:
     r = await update(harness, {"booking_id": "nope", "status": "CANCELED"})
+    # 400, not 404: the reference lists cancelling a booking that never existed among the
+    # 400s (errortable.V3_HTTP_BY_METHOD).
     assert r.status_code == 400
+    error = r.json()["error"]
+    assert error["code"] == 400
+    assert error["message"] == "booking 'nope' does not exist", error
+    assert harness.sim.requests == []
 
 
 async def test_update_with_nothing_to_change_is_400(harness: Harness) -> None:
     booking = (await book(harness, "t-n", at(1, 10)))["booking"]
     r = await update(harness, {"booking_id": booking["booking_id"]})
     assert r.status_code == 400
+    error = r.json()["error"]
+    assert (error["code"], error["field"]) == (400, "booking"), error
+    assert error["message"].startswith("booking "), error
+    assert harness.upstream_calls("DELETE", "/appointments/") == 0
+    assert harness.upstream_calls("PUT", "/appointments/") == 0
 
 
 async def test_status_reflects_a_cancellation_at_the_branch(harness: Harness) -> None:
@@ -366,11 +411,15 @@ async def test_status_reflects_a_cancellation_at_the_branch(harness: Harness) ->
 
 
 async def test_status_of_an_unknown_booking_is_404_and_upstream_down_is_503(harness: Harness) -> None:
-    assert (await harness.rest.post("/GetBookingStatus", json={"booking_id": "nope"})).status_code == 404
+    unknown = await harness.rest.post("/GetBookingStatus", json={"booking_id": "nope"})
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == 404
+    assert unknown.json()["error"]["message"] == "booking 'nope' does not exist"
     booking = (await book(harness, "t-d", at(1, 10)))["booking"]
     await harness.sim.stop()
     r = await harness.rest.post("/GetBookingStatus", json={"booking_id": booking["booking_id"]})
     assert r.status_code == 503
+    assert r.json()["error"]["code"] == 503
 
 
 async def test_list_bookings_shows_the_users_bookings_with_the_upstreams_status(harness: Harness) -> None:
