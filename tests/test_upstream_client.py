@@ -221,10 +221,12 @@ async def test_branches_malformed_answer_is_internal(client, router, answer):
 
 
 async def test_branches_of_an_unknown_service_is_invalid_argument(client, router):
-    router.get(f"{BASE}/services/nope").respond(400, json={"errorCode": "VALIDATION_ERROR", "message": "serviceId: unknown"})
+    route = router.get(f"{BASE}/services/nope").respond(400, json={"errorCode": "VALIDATION_ERROR", "message": "serviceId: unknown"})
     with pytest.raises(BridgeError) as caught:
         await client.branches("tenant-1", "nope")
     assert caught.value.cause is Cause.INVALID_ARGUMENT
+    assert "serviceId: unknown" in caught.value.message
+    assert route.call_count == 1
 
 
 async def test_hold_body_headers_and_answer(client, router):
@@ -278,7 +280,7 @@ async def test_hold_minimal_body_and_200_accepted(client, router):
 async def test_naive_datetime_is_refused_before_sending(client, router, token_route):
     route = router.post(f"{BASE}/reservations").respond(201, json=appointment_json())
     naive = datetime.datetime(2022, 3, 3, 9, 0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="naive datetime 2022-03-03T09:00:00 has no UTC offset"):
         await client.hold("t", service_id="s", branch_id="b", start=naive, end=naive)
     assert route.call_count == 0 and token_route.call_count == 0
 
@@ -374,10 +376,11 @@ async def test_probe_uses_configured_tenant(client, router, token_route):
 
 
 async def test_probe_raises_when_upstream_is_down(client, router):
-    router.get(f"{BASE}/services").mock(side_effect=httpx.ConnectError)
+    route = router.get(f"{BASE}/services").mock(side_effect=httpx.ConnectError)
     with pytest.raises(BridgeError) as caught:
         await client.probe()
     assert caught.value.cause is Cause.UNAVAILABLE
+    assert route.call_count == CONFIG.max_attempts  # a read: retried, then given up
 
 
 # --- the token ------------------------------------------------------------------------
@@ -488,9 +491,13 @@ async def test_unreachable_token_endpoint_is_unavailable(client, router, token_r
 
 async def test_token_answer_without_access_token_is_internal(client, router, token_route):
     token_route.respond(200, json={"token_type": "Bearer"})
+    route = router.get(f"{BASE}/services").respond(200, json=[])
     with pytest.raises(BridgeError) as caught:
         await client.services("t")
     assert caught.value.cause is Cause.INTERNAL
+    assert caught.value.message == "upstream token endpoint answered without an access_token"
+    assert token_route.call_count == 1
+    assert route.call_count == 0
 
 
 # --- logs -----------------------------------------------------------------------------
@@ -503,6 +510,7 @@ async def test_logs_carry_no_secrets_or_personal_data(client, router, caplog):
     await client.confirm("tenant-1", "appt-1", CUSTOMER)
     with pytest.raises(BridgeError) as caught:
         await client.update_customer("tenant-1", "appt-1", CUSTOMER)
+    assert caught.value.cause is Cause.INVALID_ARGUMENT
     basic = base64.b64encode(f"bridge-id:{SECRET}".encode()).decode()
     forbidden = ["tok-1", SECRET, basic, "Grace", "Hopper", "grace@example.org", "555-0100", "HASH0123456789abcdef", "1906"]
     texts = [record.getMessage() for record in caplog.records] + [str(caught.value), repr(caught.value), repr(CUSTOMER)]

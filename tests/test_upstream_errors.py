@@ -37,7 +37,7 @@ def make_client(router: respx.MockRouter, **kwargs) -> QmaticClient:
 @pytest.fixture
 def router() -> respx.MockRouter:
     router = respx.MockRouter(assert_all_called=False)
-    router.post(TOKEN_URL).respond(200, json={"access_token": "tok", "expires_in": 3600})
+    router.post(TOKEN_URL, name="token").respond(200, json={"access_token": "tok", "expires_in": 3600})
     return router
 
 
@@ -144,16 +144,19 @@ async def test_error_without_usable_body_is_classified_by_status(client, router,
 
 @pytest.mark.parametrize("method", ["get_appointment", "search", "services", "timeslots"])
 async def test_every_read_is_operation_read(client, router, method):
-    api(router).respond(404, json={"errorCode": "NOT_FOUND", "message": "gone"})
+    route = api(router).respond(404, json={"errorCode": "NOT_FOUND", "message": "gone"})
     with pytest.raises(BridgeError) as caught:
         await invoke(client, "read", method)
+    assert type(caught.value) is BridgeError
     assert caught.value.cause is Cause.NOT_FOUND
+    assert route.call_count == 1  # a refusal is not retried, even for a read
 
 
 async def test_message_wording(client, router):
     api(router).respond(409, json={"errorCode": "TIMESLOT_UNAVAILABLE", "message": "slot taken"})
     with pytest.raises(BridgeError) as caught:
         await invoke(client, "hold")
+    assert caught.value.cause is Cause.SLOT_UNAVAILABLE
     assert caught.value.message == "upstream refused the hold: 409 TIMESLOT_UNAVAILABLE: slot taken"
 
 
@@ -161,6 +164,7 @@ async def test_long_upstream_message_is_shortened_to_one_line(client, router):
     api(router).respond(400, json={"errorCode": "VALIDATION_ERROR", "message": "line\n" * 200})
     with pytest.raises(BridgeError) as caught:
         await invoke(client, "read")
+    assert caught.value.cause is Cause.INVALID_ARGUMENT
     assert "\n" not in caught.value.message
     assert len(caught.value.message) < 300
 
@@ -176,6 +180,7 @@ async def test_401_twice_is_unavailable(client, router, operation):
     assert type(caught.value) is BridgeError
     assert caught.value.cause is Cause.UNAVAILABLE
     assert route.call_count == 2
+    assert router["token"].call_count == 2  # the first token, and exactly one refresh
 
 
 @pytest.mark.parametrize("operation", WRITES)
@@ -201,16 +206,19 @@ async def test_429_on_a_read_is_unavailable_after_every_attempt(client, router):
 @pytest.mark.parametrize("operation", WRITES)
 async def test_5xx_on_a_write_is_outcome_unknown_and_not_repeated(client, router, operation, status):
     route = api(router).respond(status, json={"errorCode": "BOOM", "message": "oops"})
-    with pytest.raises(OutcomeUnknown):
+    with pytest.raises(OutcomeUnknown) as caught:
         await invoke(client, operation)
+    assert caught.value.cause is Cause.UNAVAILABLE
     assert route.call_count == 1
 
 
 @pytest.mark.parametrize("kind", list(BODIES))
 async def test_5xx_without_body_on_a_write_is_outcome_unknown(client, router, kind):
-    api(router).respond(500, **BODIES[kind])
-    with pytest.raises(OutcomeUnknown):
+    route = api(router).respond(500, **BODIES[kind])
+    with pytest.raises(OutcomeUnknown) as caught:
         await invoke(client, "confirm")
+    assert caught.value.cause is Cause.UNAVAILABLE
+    assert route.call_count == 1
 
 
 async def test_500_on_a_read_is_unavailable_without_retry(client, router):
@@ -229,20 +237,23 @@ async def test_operator_rules_from_configuration_come_first(router):
     rule = UpstreamRule(status="409", code="DOUBLE_BOOKED", cause=Cause.SLOT_ALREADY_BOOKED_BY_USER, operation="hold")
     config = UpstreamConfig(base_url=BASE, token_url=TOKEN_URL, account="acme", error_rules=(rule,))
     client = QmaticClient(config, client_id="id", client_secret="s", transport=httpx.MockTransport(router.async_handler))
-    api(router).respond(409, json={"errorCode": "DOUBLE_BOOKED"})
+    route = api(router).respond(409, json={"errorCode": "DOUBLE_BOOKED"})
     with pytest.raises(BridgeError) as caught:
         await invoke(client, "hold")
+    assert type(caught.value) is BridgeError
     assert caught.value.cause is Cause.SLOT_ALREADY_BOOKED_BY_USER
+    assert route.call_count == 1
     await client.aclose()
 
 
 async def test_an_explicit_table_wins_and_can_name_a_5xx(router):
     table = ErrorTable([UpstreamRule(status="503", code="MAINTENANCE", cause=Cause.INTERNAL)])
     client = make_client(router, errors=table)
-    api(router).respond(503, json={"errorCode": "MAINTENANCE"})
+    route = api(router).respond(503, json={"errorCode": "MAINTENANCE"})
     with pytest.raises(BridgeError) as caught:
         await invoke(client, "hold")
     # The operator decided what this 5xx means, so it is no longer an unknown outcome.
     assert type(caught.value) is BridgeError
     assert caught.value.cause is Cause.INTERNAL
+    assert route.call_count == 1
     await client.aclose()

@@ -129,6 +129,7 @@ async def test_unreadable_answer_to_a_write_is_outcome_unknown(client, router):
     router.put(f"{BASE}/reservations/a").respond(201, json={"status": "CONFIRMED"})
     with pytest.raises(OutcomeUnknown) as caught:
         await client.confirm("t", "a", Customer("HASH0123456789abcdef", "A", "B", "a@b.c"))
+    assert caught.value.cause is Cause.UNAVAILABLE
     assert "malformed" in caught.value.message
 
 

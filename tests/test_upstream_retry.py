@@ -133,9 +133,12 @@ async def test_read_retries_exhausted_is_unavailable(client, router, failure):
 
 
 async def test_backoff_is_small_and_grows(client, router, fake_time):
-    router.get(f"{BASE}/services").mock(side_effect=httpx.ConnectError)
-    with pytest.raises(BridgeError):
+    route = router.get(f"{BASE}/services").mock(side_effect=httpx.ConnectError)
+    with pytest.raises(BridgeError) as caught:
         await client.services("t")
+    assert type(caught.value) is BridgeError
+    assert caught.value.cause is Cause.UNAVAILABLE
+    assert route.call_count == 3
     assert len(fake_time.pauses) == 2
     assert 0.05 <= fake_time.pauses[0] <= 0.1
     assert 0.1 <= fake_time.pauses[1] <= 0.15
@@ -183,22 +186,25 @@ async def test_write_that_may_have_arrived_is_outcome_unknown_and_not_repeated(c
 
 async def test_hold_read_timeout_is_outcome_unknown(client, router):
     route = router.post(f"{BASE}/reservations").mock(side_effect=httpx.ReadTimeout)
-    with pytest.raises(OutcomeUnknown):
+    with pytest.raises(OutcomeUnknown) as caught:
         await hold(client)
+    assert caught.value.cause is Cause.UNAVAILABLE
     assert route.call_count == 1
 
 
 async def test_hold_503_is_outcome_unknown(client, router):
     route = router.post(f"{BASE}/reservations").respond(503)
-    with pytest.raises(OutcomeUnknown):
+    with pytest.raises(OutcomeUnknown) as caught:
         await hold(client)
+    assert caught.value.cause is Cause.UNAVAILABLE
     assert route.call_count == 1
 
 
 async def test_confirm_remote_protocol_error_is_outcome_unknown(client, router):
     route = router.put(f"{BASE}/reservations/appt-1").mock(side_effect=httpx.RemoteProtocolError)
-    with pytest.raises(OutcomeUnknown):
+    with pytest.raises(OutcomeUnknown) as caught:
         await client.confirm("t", "appt-1", CUSTOMER)
+    assert caught.value.cause is Cause.UNAVAILABLE
     assert route.call_count == 1
 
 
@@ -234,8 +240,10 @@ async def test_hold_429_is_unavailable_and_not_repeated(client, router):
 async def test_max_attempts_comes_from_configuration(router, token_route, fake_time):
     client = make_client(router, fake_time, max_attempts=5)
     route = router.get(f"{BASE}/services").respond(503)
-    with pytest.raises(BridgeError):
+    with pytest.raises(BridgeError) as caught:
         await client.services("t")
+    assert type(caught.value) is BridgeError
+    assert caught.value.cause is Cause.UNAVAILABLE
     assert route.call_count == 5
     await client.aclose()
 
@@ -263,7 +271,9 @@ async def test_no_time_left_with_a_cached_token_sends_nothing(client, router, to
     with deadline.scope(0.04), pytest.raises(BridgeError) as caught:
         await client.services("t")
     assert caught.value.cause is Cause.UNAVAILABLE
+    assert "no time left" in caught.value.message
     assert route.call_count == 1
+    assert token_route.call_count == 1
 
 
 async def test_small_deadline_stops_retries_early(router, token_route, fake_time):
@@ -272,6 +282,8 @@ async def test_small_deadline_stops_retries_early(router, token_route, fake_time
     with deadline.scope(1.0), pytest.raises(BridgeError) as caught:
         await client.services("t")
     assert caught.value.cause is Cause.UNAVAILABLE
+    # Not exact by design: how many attempts fit depends on the backoff's jitter and each
+    # attempt's share of the deadline; what is guaranteed is that it retried and stopped early.
     assert 1 < route.call_count < 10
     assert sum(fake_time.pauses) < 1.0
     await client.aclose()
