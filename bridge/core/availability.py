@@ -53,16 +53,18 @@ class Availability:
         )
 
     async def lookup(self, slots: Sequence[tuple[Slot, Target]], budget: float) -> list[bool]:
-        """One answer per slot, in order, within ``budget`` seconds."""
+        """One answer per slot, in order, within ``budget`` seconds (or the caller's
+        deadline, if sooner), the catalogue look-up included."""
         answers: list[bool | None] = [None] * len(slots)
         groups: dict[GroupKey, list[int]] = {}
         now = self._clock.now()
-        for i, (slot, target) in enumerate(slots):
-            if slot.start <= now or not await self._offered(slot, target):
-                answers[i] = False
-                continue
-            groups.setdefault(_key(slot, target), []).append(i)
-        free = await self._fetch_all(list(groups), budget)
+        with deadline.scope(budget):
+            for i, (slot, target) in enumerate(slots):
+                if slot.start <= now or not await self._offered(slot, target):
+                    answers[i] = False
+                    continue
+                groups.setdefault(_key(slot, target), []).append(i)
+            free = await self._fetch_all(list(groups))
         for key, indices in groups.items():
             for i in indices:
                 slot = slots[i][0]
@@ -82,20 +84,23 @@ class Availability:
             return False
         return 1 <= slot.party_size <= offering.max_reservations
 
-    async def _fetch_all(self, keys: list[GroupKey], budget: float) -> dict[GroupKey, Free]:
+    async def _fetch_all(self, keys: list[GroupKey]) -> dict[GroupKey, Free]:
+        """Run inside the budget's deadline scope. The upstream client keeps to that
+        deadline on its own; the wait's timeout holds the budget even for a call that
+        does not (a token wait, a stuck resolver)."""
         found = {k: self._cache[k] for k in keys if k in self._cache}
         missing = [k for k in keys if k not in found]
         if not missing:
             return found
-        with deadline.scope(budget):
-            tasks = {asyncio.ensure_future(self._fetch(k)): k for k in missing}
-            done, pending = await asyncio.wait(tasks, timeout=max(0.0, budget))
+        left = max(0.0, deadline.remaining() or 0.0)
+        tasks = {asyncio.ensure_future(self._fetch(k)): k for k in missing}
+        done, pending = await asyncio.wait(tasks, timeout=left)
         for task in pending:
             task.cancel()
         if pending:
             log.warning(
                 "availability budget exhausted; answering unavailable",
-                extra={"groups": [_describe(tasks[t]) for t in pending], "budget_s": budget},
+                extra={"groups": [_describe(tasks[t]) for t in pending], "budget_left_s": round(left, 3)},
             )
         for task in done:
             key = tasks[task]
