@@ -183,6 +183,6 @@ async def test_the_recording_transport_records_nothing_for_a_request_that_got_no
 
     recording = RecordingTransport(httpx.MockTransport(down))
     async with httpx.AsyncClient(transport=recording) as client:
-        with pytest.raises(httpx.ConnectError):
+        with pytest.raises(httpx.ConnectError, match="^refused$"):
             await client.get("https://up.example/x")
     assert recording.exchanges == []

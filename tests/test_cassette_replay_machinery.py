@@ -97,7 +97,7 @@ def test_a_request_the_cassette_lacks_fails_with_a_diff() -> None:
         send(replay, "DELETE", "/appointments/a-1")
     assert "request 4 was made after the cassette's last (3)" in str(err.value)
     assert "+DELETE /external/v1/appointments/a-1" in str(err.value)
-    with pytest.raises(CassetteMismatch):
+    with pytest.raises(CassetteMismatch, match=r"request 4 was made after the cassette's last \(3\)"):
         replay.verify()  # remembered, even if the code under test swallowed the first raise
 
 
@@ -125,14 +125,14 @@ def test_a_recorded_request_never_made_fails_verify_with_a_diff() -> None:
 )
 def test_method_path_query_and_body_all_count(method: str, path: str, body: Any) -> None:
     replay = Replay(FLOW)
-    with pytest.raises(CassetteMismatch):
+    with pytest.raises(CassetteMismatch, match="request 1 is not the one the cassette recorded there"):
         send(replay, method, path, body)
     assert replay.diverged
 
 
 def test_json_types_are_not_confused() -> None:
     replay = Replay(cassette(recorded("POST", "/x", {"n": 1})))
-    with pytest.raises(CassetteMismatch):
+    with pytest.raises(CassetteMismatch, match="request 1 is not the one the cassette recorded there"):
         send(replay, "POST", "/x", {"n": True})
 
 

@@ -86,6 +86,7 @@ async def test_validation_error(replayed: ReplayedBridge) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await replayed.lease(off_grid, "r-1")
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "400 VALIDATION_ERROR" in err.value.details(), err.value.details()
 
 
 @pytest.mark.cassette("customer_update")
@@ -149,4 +150,5 @@ async def test_hold_release(cassette: Replay) -> None:
         await client.release(TENANT, hold.id)
         with pytest.raises(BridgeError) as err:
             await client.get_appointment(TENANT, hold.id)
+    assert type(err.value) is BridgeError
     assert err.value.cause is Cause.NOT_FOUND

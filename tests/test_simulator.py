@@ -645,7 +645,7 @@ async def test_every_request_is_recorded_in_order(api, sim):
 
 async def test_drop_before_leaves_the_state_unchanged(api, sim):
     sim.faults.add(method="POST", path=r"^/reservations$", action="drop_before")
-    with pytest.raises(httpx.TransportError):
+    with pytest.raises(httpx.RemoteProtocolError, match="^Server disconnected without sending a response"):
         await api.post("/reservations", json=hold_body())
     assert sim.state.appointments == {}
     assert sim.requests[-1].path == "/reservations"
@@ -656,7 +656,7 @@ async def test_drop_before_leaves_the_state_unchanged(api, sim):
 async def test_drop_after_changes_the_state_but_loses_the_answer(api, sim):
     appointment_id = await hold(api)
     sim.faults.add(method="PUT", path=r"^/reservations/", action="drop_after")
-    with pytest.raises(httpx.TransportError):
+    with pytest.raises(httpx.RemoteProtocolError, match="^Server disconnected without sending a response"):
         await api.put(f"/reservations/{appointment_id}", json={"customer": CUSTOMER})
     assert sim.state.appointments[appointment_id].status == "CONFIRMED"
 
@@ -706,7 +706,7 @@ async def test_hang_holds_the_request_until_faults_are_cleared(api, sim):
     assert not pending.done()
     assert sim.state.appointments == {}
     sim.faults.clear()
-    with pytest.raises(httpx.TransportError):
+    with pytest.raises(httpx.RemoteProtocolError, match="^Server disconnected without sending a response"):
         await pending
     assert sim.state.appointments == {}
     assert (await api.post("/reservations", json=hold_body())).status_code == 201
@@ -719,15 +719,16 @@ async def test_stop_releases_a_hanging_request(clock, http):
     pending = asyncio.create_task(http.get(f"{simulator.base_url}/services"))
     await _arrived(simulator, "/services")
     await simulator.stop()
-    with pytest.raises(httpx.TransportError):
+    with pytest.raises(httpx.RemoteProtocolError, match="^Server disconnected without sending a response"):
         await pending
 
 
 async def test_fault_arguments_are_checked(sim):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^action must be one of"):
         sim.faults.add(action="explode")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^times must be at least 1"):
         sim.faults.add(action="status", times=0)
+    assert len(sim.faults) == 0  # neither was armed
 
 
 # -- lifecycle -------------------------------------------------------------------------

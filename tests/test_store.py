@@ -88,7 +88,8 @@ async def test_a_failed_save_writes_neither_record(store: SqliteStore) -> None:
     await store.insert_booking(booking(booking_id="b2", lease_id=None, pid="pid2"))
     consumed = dataclasses.replace(lease(), state=LeaseState.CONSUMED)
     clash = dataclasses.replace(booking(booking_id="b2", lease_id=None, pid="pid2"), lease_id="l1")
-    with pytest.raises(sqlite3.IntegrityError):
-        await store.save(lease=consumed, booking=clash)  # the booking update breaks a constraint
+    # The booking update breaks the one-booking-per-lease constraint (l1 already has b1).
+    with pytest.raises(sqlite3.IntegrityError, match=r"^UNIQUE constraint failed: bookings\.lease_id$"):
+        await store.save(lease=consumed, booking=clash)
     assert (await store.get_lease("l1")).state is LeaseState.HELD
     assert (await store.get_booking("b2")).lease_id is None
