@@ -163,7 +163,10 @@ async def test_no_original_reaches_any_cassette(
     assert [o.ok for o in outcomes] == [True] * 8 and not any(o.divergences for o in outcomes)
 
     tokens = sim.live_tokens()
-    assert len(tokens) >= 9  # the slot-finding client's, and one per scenario's fresh bridge
+    # Exactly one token fetch by the slot-finding client and one per scenario's fresh bridge
+    # (8), each still live, so every one of them is checked for below.
+    assert sum(r.path == "/oauth2/token" for r in sim.requests) == 9
+    assert len(tokens) == 9
     host = sim.base_url.split("/")[2]
     originals = [
         CLIENT_ID,

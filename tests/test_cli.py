@@ -88,8 +88,8 @@ def test_check_names_rest_problems(tmp_path: pathlib.Path, monkeypatch, capsys) 
     )
     assert cli.main(["check", "--config", str(config)]) == 1
     lines = capsys.readouterr().err.strip().splitlines()
-    assert any("next_username, next_password_env: set both or neither" in line for line in lines)
-    assert any("BRIDGE_REST_PASSWORD is not set" in line for line in lines)
+    assert sum("next_username, next_password_env: set both or neither" in line for line in lines) == 1
+    assert sum("BRIDGE_REST_PASSWORD is not set" in line for line in lines) == 1
     assert len(lines) == 2
 
 
