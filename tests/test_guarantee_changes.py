@@ -9,6 +9,7 @@ import grpc
 import pytest
 
 from bridge._proto import booking_v0_pb2 as pb
+from bridge.failures import BridgeError, Cause
 from bridge.simulator import seed
 
 from .harness import Harness, at
@@ -112,3 +113,33 @@ async def test_a_reschedule_frees_the_old_slot_for_the_next_lookup_at_once(harne
     assert moved.json()["booking"]["slot"]["start_sec"] == str(int(at(2, 14).timestamp()))
     assert await available(harness, at(1, 10)) is True
     assert await available(harness, at(2, 14)) is False
+
+
+async def confirming_booking_id(harness: Harness, action: str) -> str:
+    """A booking whose confirm was lost. No front hands its id out before it is settled,
+    so the id is read from the store, as a future caller holding it would know it."""
+    lease = await harness.lease(at(1, 10))
+    harness.sim.faults.add(method="PUT", path=r"^/reservations/", action=action)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await harness.book(lease.lease_id)
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    booking = await harness.bridge.store.get_booking_by_lease(lease.lease_id)
+    assert booking is not None
+    return booking.booking_id
+
+
+async def test_a_change_to_a_booking_with_a_lost_confirm_settles_the_confirm_first(harness: Harness) -> None:
+    booking_id = await confirming_booking_id(harness, "drop_after")
+    cancelled = await harness.bridge.core.cancel_booking(booking_id)
+    assert cancelled.status.name == "CANCELED"
+    assert [a.status for a in harness.sim.state.appointments.values()] == ["CANCELLED"]
+    assert harness.upstream_calls("PUT", "/reservations/") == 1
+
+
+async def test_a_change_to_a_booking_whose_confirm_never_landed_is_not_found(harness: Harness) -> None:
+    booking_id = await confirming_booking_id(harness, "drop_before")
+    harness.clock.advance(minutes=16)  # and the hold lapsed
+    with pytest.raises(BridgeError) as err:
+        await harness.bridge.core.cancel_booking(booking_id)
+    assert err.value.cause is Cause.NOT_FOUND
+    assert harness.upstream_calls("DELETE", "/appointments/") == 0

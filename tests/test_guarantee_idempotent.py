@@ -59,3 +59,29 @@ async def test_a_lost_attempt_keeps_its_token_and_its_hold(harness: Harness) -> 
     assert retried.json()["booking"]["status"] == "CONFIRMED"
     assert harness.upstream_calls("POST", "/reservations") == 1
     assert [a.status for a in harness.sim.state.appointments.values()] == ["CONFIRMED"]
+
+
+async def test_a_booking_whose_answer_was_not_stored_is_answered_on_retry_without_booking_again(
+    harness: Harness, monkeypatch
+) -> None:
+    store = harness.bridge.store
+    real = store.store_response
+
+    async def failing(key: str, response: bytes) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store, "store_response", failing)
+    request = booking_request("t-unstored", at(1, 10))
+    first = await harness.rest.post("/CreateBooking", json=request)
+    assert first.status_code == 500
+    monkeypatch.setattr(store, "store_response", real)
+
+    # Booked, but its answer was never stored: the retry answers from the booking itself,
+    # even once the slot has begun and a new booking of it would be refused.
+    harness.clock.advance(hours=27, minutes=5)
+    retried = await harness.rest.post("/CreateBooking", json=request)
+    assert retried.json()["booking"]["status"] == "CONFIRMED"
+    assert harness.upstream_calls("POST", "/reservations") == 1
+    assert harness.upstream_calls("PUT", "/reservations/") == 1
+    assert harness.upstream_calls("GET", "/appointments/") == 0
+    assert (await harness.rest.post("/CreateBooking", json=request)).content == retried.content
