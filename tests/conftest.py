@@ -2,17 +2,110 @@
 
 from __future__ import annotations
 
+import itertools
+import logging
 import pathlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 
 from bridge.clock import ManualClock
 from bridge.simulator import Simulator
+from bridge.simulator.tokens import Tokens
 
+from . import logcheck
 from .harness import T0, Harness, bridge_config
 
 pytest_plugins = ["bridge.cassette.pytest_plugin", "pytester"]
+
+OPT_OUT = "logs_may_contain_pii"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{OPT_OUT}: the test puts a secret or personal data in a log on purpose; its lines go unchecked"
+    )
+
+
+def _report(what: str, found: list[str]) -> None:
+    shown = "\n".join(found[:20]) + (f"\n... and {len(found) - 20} more" if len(found) > 20 else "")
+    pytest.fail(f"{what} carry a secret or personal data (tests/logcheck.py says which):\n{shown}", pytrace=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _log_capture() -> Iterator[logcheck.Capture]:
+    capture = logcheck.install()
+    root = logging.getLogger()
+    root.addHandler(capture)
+    # Tokens are random, so the only way to know them is to be told as they are issued.
+    issue = Tokens.issue
+
+    def issue_and_note(self: Tokens, *args: Any, **kwargs: Any) -> dict:
+        answer = issue(self, *args, **kwargs)
+        logcheck.note_token(answer["access_token"])
+        return answer
+
+    Tokens.issue = issue_and_note  # type: ignore[method-assign]
+    try:
+        yield capture
+    finally:
+        Tokens.issue = issue  # type: ignore[method-assign]
+        root.removeHandler(capture)
+        logcheck.uninstall()
+    # What session- and module-scoped fixtures logged outside any test.
+    if found := logcheck.leaks(capture.lines):
+        _report("log lines written between tests", found)
+
+
+def _open_levels() -> list[tuple[logging.Logger, int]]:
+    """Let every record through to the capture; the (logger, level) pairs to restore."""
+    root = logging.getLogger()
+    saved = [(root, root.level)]
+    for logger in logging.Logger.manager.loggerDict.values():
+        if isinstance(logger, logging.Logger) and logger.level > logging.NOTSET:
+            saved.append((logger, logger.level))
+    for logger, _ in saved:
+        logger.setLevel(logging.NOTSET)
+    return saved
+
+
+@pytest.fixture(autouse=True)
+def _no_secrets_in_logs(request: pytest.FixtureRequest, _log_capture: logcheck.Capture) -> Iterator[None]:
+    """Fail the test if anything logged while it ran (its fixtures included) carries a
+    secret or customer data. Autouse, so it is set up before and torn down after the
+    fixtures that start servers, and sees their start and stop lines too."""
+    capture = _log_capture
+    root = logging.getLogger()
+    # bridge.logs.setup() replaces the root's handlers, so an earlier test may have dropped it.
+    if capture not in root.handlers:
+        root.addHandler(capture)
+    # A logger that does not propagate would keep its records from the root.
+    islands = [
+        logger for logger in logging.Logger.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger) and not logger.propagate and capture not in logger.handlers
+    ]
+    for logger in islands:
+        logger.addHandler(capture)
+    between = capture.lines
+    capture.lines, capture.tokens, capture.files = [], set(), []
+    saved = _open_levels()
+    disabled = logging.root.manager.disable
+    logging.disable(logging.NOTSET)
+    try:
+        yield
+    finally:
+        logging.disable(disabled)
+        for logger, level in saved:
+            logger.setLevel(level)
+        for logger in islands:
+            logger.removeHandler(capture)
+        lines, tokens = capture.lines, capture.tokens
+        capture.lines = between
+    if request.node.get_closest_marker(OPT_OUT):
+        return
+    if found := logcheck.leaks(itertools.chain(lines, capture.file_lines()), extra=tokens):
+        _report("log lines written during this test", found)
 
 
 @pytest.fixture

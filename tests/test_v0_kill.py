@@ -21,6 +21,7 @@ from bridge._proto import booking_v0_pb2_grpc as pb_grpc
 from bridge.clock import SystemClock
 from bridge.simulator import Simulator, seed
 
+from . import logcheck
 from .harness import ENV, client_message, lease_message
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
@@ -32,6 +33,8 @@ class Served:
     def __init__(self, config: pathlib.Path, port: int, log: pathlib.Path):
         self.config, self.port, self.log = config, port, log
         self.process: subprocess.Popen[bytes] | None = None
+        # The child's JSON log lines are held to the same rules as this process's.
+        logcheck.watch(log)
         # Every child and channel ever started, so the fixture's teardown can end them all.
         self.processes: list[subprocess.Popen[bytes]] = []
         self.channels: list[grpc.aio.Channel] = []
