@@ -110,11 +110,33 @@ class BookingConfig:
 
 
 @dataclass(frozen=True)
+class GoogleConfig:
+    """Keeping Google in step: booking notifications and availability updates. Without
+    this section the bridge answers Google's calls but never tells Google of a change."""
+
+    partner_id: str
+    api_base_url: str = "https://mapsbooking.googleapis.com"
+    # Names the environment variable holding the service-account key file's path.
+    credentials_env: str = "GOOGLE_APPLICATION_CREDENTIALS"
+    # A change at the branch reaches Google within this (Google measures 5 minutes).
+    notify_within_seconds: int = 240
+    # The budget for reading the bridge's appointments at Qmatic to notice those changes.
+    max_upstream_reads_per_second: float = 5.0
+    # Sent, dropped and dead-lettered notifications are kept this long for the operator.
+    keep_sent_days: int = 7
+    # A notification Google keeps refusing with a passing error is dead-lettered after this.
+    max_notification_attempts: int = 50
+    # Availability replaces for one (merchant, service, day) wait this long to coalesce.
+    availability_coalesce_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     upstream: UpstreamConfig = field(default_factory=UpstreamConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     booking: BookingConfig = field(default_factory=BookingConfig)
+    google: GoogleConfig | None = None
     source: pathlib.Path | None = None
 
     def resolve(self, path: str) -> pathlib.Path:
@@ -147,8 +169,11 @@ def load(path: str | os.PathLike[str]) -> Config:
 def from_dict(raw: Mapping[str, Any], *, source: pathlib.Path | None = None) -> Config:
     problems: list[str] = []
     for key in raw:
-        if key not in _SECTIONS:
+        if key not in _SECTIONS and key != "google":
             problems.append(f"[{key}]: unknown section")
+    google = _table("google", GoogleConfig, raw["google"], problems) if "google" in raw else None
+    if google is not None:
+        _check_google(google, problems)
     sections: dict[str, Any] = {}
     for name, cls in _SECTIONS.items():
         table = dict(raw.get(name, {}))
@@ -163,8 +188,8 @@ def from_dict(raw: Mapping[str, Any], *, source: pathlib.Path | None = None) -> 
         _check_values(sections, problems)
     if problems:
         readable = {name: value or _SECTIONS[name]() for name, value in sections.items()}
-        raise ConfigError(problems, Config(**readable, source=source))
-    return Config(**sections, source=source)
+        raise ConfigError(problems, Config(**readable, google=google, source=source))
+    return Config(**sections, google=google, source=source)
 
 
 def _table(name: str, cls: type, table: Any, problems: list[str]) -> Any:
@@ -244,6 +269,23 @@ def _check_values(sections: dict[str, Any], problems: list[str]) -> None:
         problems.append("[upstream] max_attempts: must be at least 1")
 
 
+def _check_google(google: GoogleConfig, problems: list[str]) -> None:
+    if not google.partner_id:
+        problems.append("[google] partner_id: required")
+    if not google.api_base_url.startswith(("https://", "http://")):
+        problems.append(f"[google] api_base_url: expected an http(s) URL, got {google.api_base_url!r}")
+    if not 30 <= google.notify_within_seconds <= 300:
+        problems.append("[google] notify_within_seconds: must be between 30 and Google's 300")
+    if google.max_upstream_reads_per_second <= 0:
+        problems.append("[google] max_upstream_reads_per_second: must be positive")
+    if google.keep_sent_days < 1:
+        problems.append("[google] keep_sent_days: must be at least 1")
+    if google.max_notification_attempts < 1:
+        problems.append("[google] max_notification_attempts: must be at least 1")
+    if google.availability_coalesce_seconds < 0:
+        problems.append("[google] availability_coalesce_seconds: must not be negative")
+
+
 def _is_host_port(value: str) -> bool:
     host, sep, port = value.rpartition(":")
     return bool(sep and host and port.isdigit() and 0 <= int(port) <= 65535)
@@ -271,6 +313,9 @@ def check_environment(config: Config, environ: Mapping[str, str] = os.environ) -
             value = getattr(tls, key)
             if value and not config.resolve(value).is_file():
                 problems.append(f"[server.tls] {key}: {value}: no such file")
+    google = config.google
+    if google is not None and not environ.get(google.credentials_env):
+        problems.append(f"[google] credentials_env: environment variable {google.credentials_env} is not set")
     store_dir = config.resolve(config.store.path).parent
     if not store_dir.is_dir():
         problems.append(f"[store] path: folder {store_dir} does not exist")

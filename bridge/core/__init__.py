@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 
 from ..failures import BridgeError
 from .bookings import Bookings
+from .branch import BranchChanges, Seen
 from .changes import Changes
 from .context import Context
 from .health import UpstreamHealth
@@ -24,8 +25,9 @@ class BookingCore:
         self._leases = Leases(ctx)
         self._bookings = Bookings(ctx)
         self._idempotent = IdempotentBookings(ctx, self._leases, self._bookings)
-        self._changes = Changes(ctx, self._bookings)
-        self._status = Status(ctx)
+        self._branch = BranchChanges(ctx)
+        self._changes = Changes(ctx, self._bookings, self._branch)
+        self._status = Status(ctx, self._branch)
         self._health = UpstreamHealth(ctx.upstream)
 
     async def check_availability(self, slots: Sequence[Slot], budget: float, *, strict: bool = False) -> list[bool]:
@@ -96,6 +98,10 @@ class BookingCore:
     async def upstream_healthy(self) -> bool:
         return await self._health.healthy()
 
+    async def look_at_branch(self, booking_id: str) -> Seen:
+        """Whether the booking changed at the branch; a change is recorded and queued for Google."""
+        return await self._branch.look(booking_id)
+
 
 __all__ = [
     "Booking",
@@ -105,6 +111,7 @@ __all__ = [
     "Context",
     "Lease",
     "LeaseState",
+    "Seen",
     "Slot",
     "Target",
 ]

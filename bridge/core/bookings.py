@@ -107,6 +107,8 @@ class Bookings:
         done = dataclasses.replace(booking, status=status, cancelled_elsewhere=status is BookingStatus.CANCELED)
         consumed = None if lease is None else dataclasses.replace(lease, state=LeaseState.CONSUMED)
         await self._ctx.store.save(lease=consumed, booking=done)
+        if status is BookingStatus.CONFIRMED:
+            self._ctx.slots_changed(done.slot, done.target)
         return done
 
     async def _give_back(self, lease: Lease) -> None:

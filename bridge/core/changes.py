@@ -12,14 +12,16 @@ import datetime as dt
 from ..failures import BridgeError, Cause, OutcomeUnknown, invalid
 from ..upstream import AppointmentStatus
 from .bookings import Bookings
+from .branch import BranchChanges
 from .context import Context, log
 from .models import Booking, BookingStatus, PendingChange
 
 
 class Changes:
-    def __init__(self, ctx: Context, bookings: Bookings):
+    def __init__(self, ctx: Context, bookings: Bookings, branch: BranchChanges):
         self._ctx = ctx
         self._bookings = bookings
+        self._branch = branch
 
     async def cancel(self, booking_id: str) -> Booking:
         ctx = self._ctx
@@ -37,14 +39,18 @@ class Changes:
             except BridgeError as exc:
                 if exc.cause is Cause.BOOKING_ALREADY_CANCELLED:
                     # Cancelled elsewhere (at the branch): record the truth, then say so.
-                    await self._record(booking, None, status=BookingStatus.CANCELED, elsewhere=True)
+                    cancelled = dataclasses.replace(
+                        booking, pending=None, status=BookingStatus.CANCELED, cancelled_elsewhere=True
+                    )
+                    await self._branch.record(dataclasses.replace(booking, pending=None), cancelled)
                     raise _cancelled_elsewhere(booking_id) from None
                 await self._record(booking, None)
                 if exc.cause is Cause.OUTSIDE_CANCELLATION_WINDOW:
                     raise BridgeError(exc.cause, "too late to cancel this booking") from None
                 raise
-            ctx.availability.forget(booking.target, booking.slot.start)
-            return await self._record(booking, None, status=BookingStatus.CANCELED)
+            cancelled = await self._record(booking, None, status=BookingStatus.CANCELED)
+            ctx.slots_changed(booking.slot, booking.target)
+            return cancelled
 
     async def reschedule(
         self,
@@ -92,8 +98,10 @@ class Changes:
                 await ctx.release_quietly(target, hold.id, slot.start)
                 await self._record(booking, None)
                 raise
-            ctx.availability.forget(target, booking.slot.start)
-            return await self._record(dataclasses.replace(booking, slot=slot), None)
+            moved = await self._record(dataclasses.replace(booking, slot=slot), None)
+            ctx.slots_changed(booking.slot, target)
+            ctx.slots_changed(slot, target)
+            return moved
 
     async def _current(self, booking_id: str) -> Booking:
         """The booking, with any unknown outcome of an earlier call settled first."""
@@ -121,7 +129,10 @@ class Changes:
             landed = appointment.status is AppointmentStatus.CANCELLED
             status = BookingStatus.CANCELED if landed else booking.status
             log.info("pending cancel reconciled", extra={"booking_id": booking.booking_id, "landed": landed})
-            return await self._record(booking, None, status=status)
+            settled = await self._record(booking, None, status=status)
+            if landed:
+                ctx.slots_changed(booking.slot, booking.target)
+            return settled
         assert pending.start is not None and pending.duration is not None
         landed = (appointment.start, appointment.end, appointment.number_of_reservations) == (
             pending.start,
@@ -133,7 +144,10 @@ class Changes:
             moved = dataclasses.replace(
                 booking.slot, start=pending.start, duration=pending.duration, party_size=pending.party_size
             )
-            return await self._record(dataclasses.replace(booking, slot=moved), None)
+            settled = await self._record(dataclasses.replace(booking, slot=moved), None)
+            ctx.slots_changed(booking.slot, booking.target)
+            ctx.slots_changed(moved, booking.target)
+            return settled
         if pending.hold_id:
             await ctx.release_quietly(booking.target, pending.hold_id, pending.start or booking.slot.start)
         return await self._record(booking, None)

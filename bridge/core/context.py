@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -38,12 +39,21 @@ class Context:
     catalogue: Catalogue = field(init=False)
     availability: Availability = field(init=False)
     locks: KeyedLocks = field(default_factory=KeyedLocks)
+    # Told of every slot a booking, cancel, reschedule or branch change took or freed
+    # (a lease alone does not count: holds come and go); keeps Google's availability.
+    on_slots_changed: list[Callable[[Slot, Target], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.catalogue = Catalogue(self.upstream)
         self.availability = Availability(
             self.upstream, self.catalogue, self.clock, ttl_seconds=self.availability_cache_seconds
         )
+
+    def slots_changed(self, slot: Slot, target: Target) -> None:
+        """The slot's openness changed: forget it here, tell the listeners."""
+        self.availability.forget(target, slot.start)
+        for listener in self.on_slots_changed:
+            listener(slot, target)
 
     async def hold(self, slot: Slot, target: Target) -> Appointment:
         """One upstream hold for the slot, in the branch's own time zone."""

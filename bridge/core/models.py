@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 import zoneinfo
@@ -110,3 +111,54 @@ class Booking:
     idempotency_key: str | None = None
     # Cancelled at the branch or elsewhere, not through the bridge.
     cancelled_elsewhere: bool = False
+
+
+@dataclass(frozen=True)
+class Notification:
+    """What Google must be told of a booking that changed outside Google (at the branch),
+    as Actions Center knows the booking: its merchant and service ids, and only what
+    changed. A field left None did not change."""
+
+    booking_id: str
+    merchant_id: str
+    service_id: str
+    status: BookingStatus | None = None
+    start: dt.datetime | None = None
+    duration: dt.timedelta | None = None
+    party_size: int | None = None
+    # When the bridge learnt of the change; the delay Google sees starts no later.
+    noticed_at: dt.datetime | None = None
+
+    @property
+    def changed(self) -> tuple[str, ...]:
+        return tuple(name for name in ("status", "start", "duration", "party_size") if getattr(self, name) is not None)
+
+    def then(self, later: Notification) -> Notification:
+        """One notification saying both: everything either changed, at its latest value."""
+        return dataclasses.replace(
+            self,
+            status=later.status or self.status,
+            start=later.start or self.start,
+            duration=later.duration or self.duration,
+            party_size=later.party_size or self.party_size,
+        )
+
+
+def changed_at_branch(before: Booking, after: Booking, noticed_at: dt.datetime) -> Notification | None:
+    """The notification for a change made outside Google, or None if Google's view holds."""
+    status = after.status if after.status is not before.status and after.status is BookingStatus.CANCELED else None
+    start = after.slot.start if after.slot.start != before.slot.start else None
+    duration = after.slot.duration if after.slot.duration != before.slot.duration else None
+    party = after.slot.party_size if after.slot.party_size != before.slot.party_size else None
+    if status is None and start is None and duration is None and party is None:
+        return None
+    return Notification(
+        booking_id=after.booking_id,
+        merchant_id=after.slot.merchant_id,
+        service_id=after.slot.service_id,
+        status=status,
+        start=start,
+        duration=duration,
+        party_size=party,
+        noticed_at=noticed_at,
+    )

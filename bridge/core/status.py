@@ -9,13 +9,15 @@ import dataclasses
 from .. import identity
 from ..failures import BridgeError, Cause
 from ..upstream import Appointment, AppointmentStatus
+from .branch import BranchChanges
 from .context import Context
 from .models import Booking, BookingStatus
 
 
 class Status:
-    def __init__(self, ctx: Context):
+    def __init__(self, ctx: Context, branch: BranchChanges):
         self._ctx = ctx
+        self._branch = branch
 
     async def of_booking(self, booking_id: str) -> Booking:
         booking = await self._ctx.store.get_booking(booking_id)
@@ -42,6 +44,4 @@ class Status:
         if booking.status is BookingStatus.CANCELED:
             return booking
         cancelled = dataclasses.replace(booking, status=BookingStatus.CANCELED, cancelled_elsewhere=True, pending=None)
-        await self._ctx.store.save(booking=cancelled)
-        self._ctx.availability.forget(booking.target, booking.slot.start)
-        return cancelled
+        return await self._branch.record(booking, cancelled)

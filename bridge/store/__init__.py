@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ..core.models import Booking, Lease
+from ..core.models import Booking, Lease, Notification
+from ._outbox import DEAD, DROPPED, PENDING, SENT, OutboxEntry
 from ._duplicate import BOOKING_LEASE, BOOKING_PERSON_SLOT, IDEMPOTENCY_KEY, LEASE_REFERENCE, Duplicate
 from ._response import Response
 from ._sqlite import SqliteStore
@@ -33,12 +34,32 @@ class Store(Protocol):
         """Raises Duplicate(IDEMPOTENCY_KEY) when the key is taken."""
     async def store_response(self, key: str, response: bytes) -> None: ...
     async def forget_response(self, key: str) -> None: ...
-    async def save(self, *, lease: Lease | None = None, booking: Booking | None = None) -> None:
-        """Update existing records, both in one transaction."""
+    async def save(
+        self, *, lease: Lease | None = None, booking: Booking | None = None, notification: Notification | None = None
+    ) -> None:
+        """Update existing records and queue the notification, all in one transaction.
+        A confirmed booking still to come is watched; any other is not."""
+    async def due_notifications(self, now: float, limit: int) -> list[OutboxEntry]:
+        """Unsent notifications whose next attempt is due, oldest first."""
+    async def finish_notification(self, entry: OutboxEntry, state: str, now: float, error: str | None = None) -> bool:
+        """Settle ``entry`` as sent, dropped or dead; False if a later change was merged into it."""
+    async def retry_notification(self, entry: OutboxEntry, next_attempt_at: float, error: str) -> None: ...
+    async def prune_notifications(self, before: float) -> int: ...
+    async def notification_counts(self) -> dict[str, int]: ...
+    async def due_watches(self, now: float, limit: int) -> list[str]:
+        """Watched booking ids due a read: never read first, then the longest overdue."""
+    async def watch_next(self, booking_id: str, next_read_at: float) -> None: ...
+    async def unwatch(self, booking_id: str) -> None: ...
+    async def watched_count(self, now: float) -> int: ...
     async def close(self) -> None: ...
 
 
 __all__ = [
+    "DEAD",
+    "DROPPED",
+    "OutboxEntry",
+    "PENDING",
+    "SENT",
     "BOOKING_LEASE",
     "BOOKING_PERSON_SLOT",
     "Duplicate",

@@ -13,9 +13,10 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ..core.models import Booking, Lease
+from ..core.models import Booking, Lease, Notification
 from ._response import Response
-from . import _codec
+from . import _codec, _outbox
+from ._outbox import OutboxEntry
 from ._duplicate import BOOKING_LEASE, BOOKING_PERSON_SLOT, IDEMPOTENCY_KEY, LEASE_REFERENCE, Duplicate
 
 T = TypeVar("T")
@@ -86,6 +87,7 @@ class SqliteStore:
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA busy_timeout=5000")
         db.executescript(SCHEMA)
+        db.executescript(_outbox.SCHEMA)
         return db
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -178,13 +180,58 @@ class SqliteStore:
     async def forget_response(self, key: str) -> None:
         await self._write([("DELETE FROM responses WHERE idempotency_key = :key", {"key": key})])
 
-    async def save(self, *, lease: Lease | None = None, booking: Booking | None = None) -> None:
-        statements = []
-        if lease is not None:
-            statements.append(_update("leases", "lease_id", _codec.lease_row(lease)))
-        if booking is not None:
-            statements.append(_update("bookings", "booking_id", _codec.booking_row(booking)))
-        await self._write(statements)
+    async def save(
+        self, *, lease: Lease | None = None, booking: Booking | None = None, notification: Notification | None = None
+    ) -> None:
+        def save(db: sqlite3.Connection) -> None:
+            with _transaction(db):
+                if lease is not None:
+                    db.execute(*_update("leases", "lease_id", _codec.lease_row(lease)))
+                if booking is not None:
+                    db.execute(*_update("bookings", "booking_id", _codec.booking_row(booking)))
+                    _outbox.follow(db, booking)
+                if notification is not None:
+                    _outbox.enqueue(db, notification)
+
+        await self._run(save)
+
+    # -- the notification outbox and the watch list (see _outbox) ----------------------
+
+    async def due_notifications(self, now: float, limit: int) -> list[OutboxEntry]:
+        return await self._run(lambda db: _outbox.due(db, now, limit))
+
+    async def finish_notification(self, entry: OutboxEntry, state: str, now: float, error: str | None = None) -> bool:
+        return await self._in_transaction(lambda db: _outbox.finish(db, entry, state, now, error))
+
+    async def retry_notification(self, entry: OutboxEntry, next_attempt_at: float, error: str) -> None:
+        await self._in_transaction(lambda db: _outbox.retry(db, entry, next_attempt_at, error))
+
+    async def prune_notifications(self, before: float) -> int:
+        return await self._in_transaction(lambda db: _outbox.prune(db, before))
+
+    async def notification_counts(self) -> dict[str, int]:
+        return await self._run(_outbox.counts)
+
+    async def due_watches(self, now: float, limit: int) -> list[str]:
+        return await self._in_transaction(lambda db: _outbox.due_watches(db, now, limit))
+
+    async def watch_next(self, booking_id: str, next_read_at: float) -> None:
+        sql = "UPDATE watches SET next_read_at = :at WHERE booking_id = :id"
+        await self._write([(sql, {"at": next_read_at, "id": booking_id})])
+
+    async def unwatch(self, booking_id: str) -> None:
+        await self._write([("DELETE FROM watches WHERE booking_id = :id", {"id": booking_id})])
+
+    async def watched_count(self, now: float) -> int:
+        row = await self._one("SELECT COUNT(*) FROM watches WHERE ends_at > ?", now)
+        return int(row[0])
+
+    async def _in_transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def run(db: sqlite3.Connection) -> T:
+            with _transaction(db):
+                return fn(db)
+
+        return await self._run(run)
 
     async def close(self) -> None:
         await self._run(lambda db: db.close())
