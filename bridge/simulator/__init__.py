@@ -6,8 +6,9 @@ its time from an injected clock so tests can expire holds and tokens without sle
 
 from . import seed
 from .faults import Fault, Faults
+from .google import FakeGoogle
 from .middleware import RecordedRequest
 from .server import Simulator, serve
 from .state import Appointment, State
 
-__all__ = ["Appointment", "Fault", "Faults", "RecordedRequest", "Simulator", "State", "seed", "serve"]
+__all__ = ["Appointment", "FakeGoogle", "Fault", "Faults", "RecordedRequest", "Simulator", "State", "seed", "serve"]

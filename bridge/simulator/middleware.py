@@ -42,11 +42,19 @@ def api_path(request: web.Request) -> str:
     return path
 
 
-def make_middlewares(tokens: Tokens, faults: Faults, recorded: list[RecordedRequest]) -> list[Any]:
+def recording(recorded: list[RecordedRequest]) -> Any:
+    """Note every request on arrival. The fake Google (google.py) uses it too."""
+
     @web.middleware
     async def record(request: web.Request, handler: Handler) -> web.StreamResponse:
         recorded.append(RecordedRequest(request.method, api_path(request), dict(request.query)))
         return await handler(request)
+
+    return record
+
+
+def injecting(faults: Faults) -> Any:
+    """Let an armed fault meet the request before any processing. The fake Google uses it too."""
 
     @web.middleware
     async def inject(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -67,6 +75,10 @@ def make_middlewares(tokens: Tokens, faults: Faults, recorded: list[RecordedRequ
             await faults.wait_released()
         return _drop(request)
 
+    return inject
+
+
+def make_middlewares(tokens: Tokens, faults: Faults, recorded: list[RecordedRequest]) -> list[Any]:
     @web.middleware
     async def answer_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
@@ -91,7 +103,7 @@ def make_middlewares(tokens: Tokens, faults: Faults, recorded: list[RecordedRequ
                 raise ApiError(400, "VALIDATION_ERROR", "unknown X-TENANT-ID")
         return await handler(request)
 
-    return [record, inject, answer_errors, authenticate]
+    return [recording(recorded), injecting(faults), answer_errors, authenticate]
 
 
 async def _read_quietly(request: web.Request) -> None:
