@@ -6,6 +6,7 @@ import datetime as dt
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -14,6 +15,8 @@ from .clock import Clock, SystemClock
 from .config import Config, ConfigError, check_environment
 from .core import BookingCore, Context
 from .errortable import ErrorTable
+from .google import GoogleCredentialsError, MapsBookingClient, ServiceAccount
+from .inventory import Inventory
 from .store import SqliteStore, Store
 from .upstream import QmaticClient
 
@@ -31,11 +34,26 @@ def build_mapper(config: Config) -> mapping.Mapper:
     )
 
 
+def open_google(config: Config, environ: Mapping[str, str], **options: Any) -> MapsBookingClient | None:
+    """The Maps Booking API client, or None when [google] is not configured; a key that
+    cannot be used is one ConfigError line."""
+    google = config.google
+    if google is None:
+        return None
+    try:
+        account = ServiceAccount.from_env(google.credentials_env, environ)
+    except GoogleCredentialsError as exc:
+        raise ConfigError([f"[google] credentials_env: {exc}"]) from None
+    return MapsBookingClient(google.partner_id, google.api_base_url, account, **options)
+
+
 @dataclass
 class Bridge:
     core: BookingCore
     store: Store
     upstream: QmaticClient
+    # Keeping Google in step; None without [google].
+    inventory: Inventory | None = None
 
     @classmethod
     def open(
@@ -45,11 +63,15 @@ class Bridge:
         environ: Mapping[str, str] = os.environ,
         clock: Clock | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        google_options: Mapping[str, Any] | None = None,
     ) -> Bridge:
+        """``google_options`` go to the Maps Booking API client (tests shorten its waits)."""
         problems = check_environment(config, environ)
         if problems:
             raise ConfigError(problems)
         mapper = build_mapper(config)
+        clock = clock or SystemClock()
+        google = open_google(config, environ, clock=clock, **(google_options or {}))
         client_id, client_secret = config.upstream.credentials(environ)
         upstream = QmaticClient(
             config.upstream,
@@ -63,13 +85,20 @@ class Bridge:
             store=store,
             upstream=upstream,
             mapper=mapper,
-            clock=clock or SystemClock(),
+            clock=clock,
             identity_key=environ[config.booking.identity_key_env].encode(),
             lease_margin=dt.timedelta(seconds=config.booking.lease_safety_margin_seconds),
             availability_cache_seconds=config.booking.availability_cache_seconds,
         )
-        return cls(core=BookingCore(ctx), store=store, upstream=upstream)
+        core = BookingCore(ctx)
+        inventory = None
+        if google is not None and config.google is not None:
+            inventory = Inventory(core, store, upstream, google, mapper, clock, config.google)
+        return cls(core=core, store=store, upstream=upstream, inventory=inventory)
 
     async def aclose(self) -> None:
+        if self.inventory is not None:
+            await self.inventory.stop()
+            await self.inventory.google.aclose()
         await self.upstream.aclose()
         await self.store.close()

@@ -41,14 +41,36 @@ def _serve(args: argparse.Namespace) -> int:
         _print_problems(exc.problems)
         return 2
 
-    async def run() -> None:
+    async def run() -> int:
         try:
+            if bridge.inventory is not None:
+                problem = await google_ready(bridge.inventory.google)
+                if problem:
+                    _print_problems([problem])
+                    return 2
+                bridge.inventory.start()
             await serve_until_signalled(bridge.core, config)
+            return 0
         finally:
             await bridge.aclose()
 
-    asyncio.run(run())
-    return 0
+    return asyncio.run(run())
+
+
+async def google_ready(google: object) -> str | None:
+    """One line if Google's token endpoint refuses the service account; an unreachable
+    one is only logged, since serving bookings must not wait for Google."""
+    from .google import GoogleCredentialsError, GoogleError, MapsBookingClient
+
+    assert isinstance(google, MapsBookingClient)
+    try:
+        await google.check()
+    except GoogleCredentialsError as exc:
+        return f"[google] {exc}"
+    except GoogleError as exc:
+        logging.getLogger("bridge.cli").warning("Google's token endpoint did not answer; notifications wait",
+                                                extra={"reason": str(exc)})
+    return None
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -87,11 +109,54 @@ def _check(args: argparse.Namespace) -> int:
             merchants = len(build_mapper(config).merchants)
         except config_mod.ConfigError as exc:
             problems += exc.problems
+        problems += asyncio.run(_check_google(config))
     if problems:
         _print_problems(problems)
         return 1
     print(f"{args.config}: ok ({merchants} mapped merchant(s); others map by identity)")
     return 0
+
+
+async def _check_google(config: object) -> list[str]:
+    """The key file, the token endpoint, and whether the read budget keeps the promise."""
+    import os
+
+    from . import config as config_mod
+    from .app import open_google
+    from .inventory import capacity_problem, read_period
+    from .store import SqliteStore
+
+    assert isinstance(config, config_mod.Config)
+    if config.google is None:
+        print("note: [google] is not configured: booking notifications are mandatory for a live integration "
+              "(Actions Center must hear of every change made at the branch within 5 minutes)")
+        return []
+    if not os.environ.get(config.google.credentials_env):
+        return []  # check_environment already said so
+    try:
+        google = open_google(config, os.environ)
+    except config_mod.ConfigError as exc:
+        return exc.problems
+    assert google is not None
+    try:
+        problem = await google_ready(google)
+    finally:
+        await google.aclose()
+    problems = [problem] if problem else []
+    store_path = config.resolve(config.store.path)
+    if store_path.is_file():
+        import time
+
+        store = SqliteStore(store_path)
+        try:
+            watched = await store.watched_count(time.time())
+        finally:
+            await store.close()
+        google_config = config.google
+        problem = capacity_problem(watched, google_config.max_upstream_reads_per_second, read_period(google_config))
+        if problem:
+            problems.append(problem)
+    return problems
 
 
 def _add_record(sub: argparse._SubParsersAction) -> None:

@@ -3,11 +3,14 @@
 Plays Actions Center twice: over v0 gRPC (lease, replay, a competing lease, booking,
 reschedule, cancel) and over v3 REST (availability, booking in one call, its replay,
 status, reschedule, listing, cancel) — printing each step and what the upstream saw.
+Then keeps a fake Google in step: a booking is cancelled at the branch, and the booking
+notification and the availability update that Google receives are printed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import pathlib
 import tempfile
 
@@ -19,7 +22,7 @@ from ._proto import booking_v0_pb2 as pb
 from ._proto import booking_v0_pb2_grpc as pb_grpc
 from .app import Bridge
 from .server import BridgeServer
-from .simulator import Simulator, seed
+from .simulator import FakeGoogle, Simulator, seed
 
 MERCHANT, SERVICE, STAFF = "stockholm-central", "haircut", "anna"
 _MAPPING = f"""
@@ -41,13 +44,17 @@ _REST_USER = "google"
 async def run() -> int:
     sim = Simulator()
     await sim.start()
+    google = FakeGoogle()
+    await google.start()
     with tempfile.TemporaryDirectory(prefix="booking-bridge-demo-") as tmp:
-        config = _config(sim, pathlib.Path(tmp))
-        bridge = Bridge.open(config, environ=_ENV)
+        config = _config(sim, google, pathlib.Path(tmp))
+        environ = {**_ENV, "GOOGLE_APPLICATION_CREDENTIALS": str(google.write_key_file(pathlib.Path(tmp) / "key.json"))}
+        bridge = Bridge.open(config, environ=environ)
         server = BridgeServer.from_config(bridge.core, config, _ENV)
         port = await server.start()
         rest_url = f"http://127.0.0.1:{server.rest_port}/v3"
         print(f"simulator  {sim.base_url}   (demo tenant {seed.DEMO_TENANT_ID})")
+        print(f"google     {google.base_url}   (a fake Maps Booking API, partner {google.partner_id})")
         print(f"bridge     grpc://127.0.0.1:{port}   {rest_url}   store {config.store.path}")
         shown = _Upstream(sim)
         try:
@@ -58,6 +65,8 @@ async def run() -> int:
             auth = (_REST_USER, _ENV["BRIDGE_REST_PASSWORD"])
             async with httpx.AsyncClient(base_url=rest_url, auth=auth, timeout=5) as client:
                 await _v3(client, shown)
+                print("\n== keeping Google in step ==")
+                await _in_step(client, bridge, sim, google, shown)
         except (grpc.aio.AioRpcError, _Unexpected) as exc:
             detail = f"{exc.code().name}: {exc.details()}" if isinstance(exc, grpc.aio.AioRpcError) else str(exc)
             print(f"\nFAILED: {detail}")
@@ -65,12 +74,13 @@ async def run() -> int:
         finally:
             await server.stop(grace=1.0)
             await bridge.aclose()
+            await google.stop()
             await sim.stop()
     print("\ndemo finished: every step answered as Actions Center expects.")
     return 0
 
 
-def _config(sim: Simulator, tmp: pathlib.Path) -> config_mod.Config:
+def _config(sim: Simulator, google: FakeGoogle, tmp: pathlib.Path) -> config_mod.Config:
     (tmp / "mappings").mkdir()
     (tmp / "mappings" / "demo.toml").write_text(_MAPPING, encoding="utf-8")
     return config_mod.from_dict(
@@ -88,6 +98,9 @@ def _config(sim: Simulator, tmp: pathlib.Path) -> config_mod.Config:
             },
             "store": {"path": str(tmp / "bridge.sqlite3")},
             "booking": {"mappings_dir": str(tmp / "mappings"), "default_time_zone": "Europe/Stockholm"},
+            # The demo runs the inventory rounds itself, one by one, with nothing to coalesce.
+            "google": {"partner_id": google.partner_id, "api_base_url": google.base_url,
+                       "availability_coalesce_seconds": 0.0},
         }
     )
 
@@ -199,6 +212,43 @@ async def _v3(client: httpx.AsyncClient, shown: _Upstream) -> None:
     result = (await _post(client, "UpdateBooking", {"booking": {"booking_id": booking["booking_id"], "status": "CANCELED"}}))
     _said(result["booking"]["status"])
     shown()
+
+
+async def _in_step(client: httpx.AsyncClient, bridge: Bridge, sim: Simulator, google: FakeGoogle,
+                   shown: _Upstream) -> None:
+    assert bridge.inventory is not None
+    await bridge.inventory.tick()  # what the flows above changed goes out first
+    replaced = len(google.replacements)
+    start = _tomorrow_at(11)
+    slot = {"merchant_id": MERCHANT, "service_id": SERVICE, "start_sec": str(int(start.timestamp())), "duration_sec": "1800"}
+    user = {"user_id": "2222222222222222222", "given_name": "Alan", "family_name": "Turing", "email": "alan@example.com"}
+
+    _step(14, f"POST /v3/CreateBooking  {start:%H:%M}")
+    booking = (await _post(client, "CreateBooking", {"idempotency_token": "demo-token-2", "slot": slot,
+                                                     "user_information": user}))["booking"]
+    _said(f"booking {booking['booking_id']}: {booking['status']}")
+    shown()
+
+    _step(15, "at the branch: staff cancel that appointment (Google is not told by anyone but the bridge)")
+    [appointment] = [a for a in sim.state.appointments.values() if a.status == "CONFIRMED"]
+    sim.state.cancel_at_branch(appointment.id)
+    _said(f"appointment {appointment.id}: CANCELLED")
+
+    _step(16, "the bridge's inventory round: read the watched bookings, send the outbox, update availability")
+    await bridge.inventory.tick()
+    shown()
+    for note in google.notifications:
+        print(f"     Google received PATCH …/bookings/{note.booking_id}?updateMask={','.join(note.mask)}")
+        print(f"       {json.dumps(note.body)}")
+    for replace in google.replacements[replaced:]:
+        for entry in replace.entries:
+            print(f"     Google received availability:replace {entry['merchantId']} / {entry['serviceId']} "
+                  f"{entry['startTimeRestrict']} – {entry['endTimeRestrict']}: {len(entry.get('availability', []))} open slot(s)")
+    freed = start.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    published = [s for s in google.published(MERCHANT, SERVICE) if s.start == start.astimezone(dt.timezone.utc)]
+    _said(f"notifications: {len(google.notifications)}; {freed} published as open again: {bool(published)}")
+    if len(google.notifications) != 1 or not published:
+        raise _Unexpected("Google was not kept in step")
 
 
 class _Unexpected(Exception):

@@ -46,10 +46,12 @@ def bridge_config(
     store_path: pathlib.Path,
     booking: dict[str, Any] | None = None,
     server: dict[str, Any] | None = None,
+    google: dict[str, Any] | None = None,
     **upstream: Any,
 ) -> config_mod.Config:
     return config_mod.from_dict(
         {
+            **({"google": google} if google is not None else {}),
             "server": {
                 "grpc_listen": "127.0.0.1:0",
                 "shutdown_grace_seconds": 5.0,
@@ -87,13 +89,16 @@ class Harness:
     bridge: Bridge = field(init=False)
     server: BridgeServer = field(init=False)
     channel: grpc.aio.Channel = field(init=False)
+    environ: dict[str, str] = field(default_factory=lambda: dict(ENV))
+    google_options: dict[str, Any] = field(default_factory=dict)
     stub: pb_grpc.BookingServiceStub = field(init=False)
     v2: v2_grpc.BookingServiceStub = field(init=False)
     rest: httpx.AsyncClient = field(init=False)
 
     async def start(self) -> None:
-        self.bridge = Bridge.open(self.config, environ=ENV, clock=self.clock)
-        self.server = BridgeServer.from_config(self.bridge.core, self.config, ENV)
+        self.bridge = Bridge.open(self.config, environ=self.environ, clock=self.clock,
+                                  google_options=self.google_options)
+        self.server = BridgeServer.from_config(self.bridge.core, self.config, self.environ)
         port = await self.server.start()
         self.channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
         self.stub = pb_grpc.BookingServiceStub(self.channel)

@@ -33,6 +33,10 @@ class Catalogue:
             raise invalid("staff_id", f"{slot.staff_id!r} does not serve {slot.service_id!r}")
         return found
 
+    async def find(self, target: Target) -> Offering | None:
+        """The (branch, service) pair the target names, or None if the upstream offers none."""
+        return (await self._offerings(target.tenant_id)).get((target.branch_id, target.service_id))
+
     async def _offerings(self, tenant: str) -> dict[tuple[str, str], Offering]:
         cached = self._cache.get(tenant)
         if cached is None:

@@ -163,6 +163,21 @@ class State:
             raise ValueError("only a confirmed appointment is finalized")
         appt.status = FINALIZED
 
+    def move_at_branch(self, appointment_id: str, start: dt.datetime, end: dt.datetime | None = None) -> None:
+        """Staff move the visit (or change its length), whatever the grid says. KeyError
+        for an unknown id."""
+        appt = self.appointments[appointment_id]
+        if appt.status != CONFIRMED:
+            raise ValueError("only a confirmed appointment is moved")
+        appt.start, appt.end = start, end or start + (appt.end - appt.start)
+
+    def resize_at_branch(self, appointment_id: str, number_of_reservations: int) -> None:
+        """Staff change how many people come. KeyError for an unknown id."""
+        appt = self.appointments[appointment_id]
+        if appt.status != CONFIRMED:
+            raise ValueError("only a confirmed appointment is resized")
+        appt.number_of_reservations = number_of_reservations
+
     def update_customer(self, appointment_id: str, customer: dict[str, str | None]) -> None:
         self._booked(appointment_id).customer = customer
 

@@ -128,15 +128,27 @@ def counts(db: sqlite3.Connection) -> dict[str, int]:
     return {state: found.get(state, 0) for state in STATES}
 
 
-def due_watches(db: sqlite3.Connection, now: float, limit: int) -> list[str]:
-    """Never read first, then the longest overdue; bookings that have ended are dropped."""
+def due_watches(db: sqlite3.Connection, now: float, limit: int, period: float) -> list[str]:
+    """Claim the bookings due a read, the longest overdue first, and set their next read a
+    period on; bookings that have ended are dropped. Bookings never
+    read are first given times spread evenly over the coming period: a thousand new
+    ones (a restart, an import) are read across it, not all at once."""
     db.execute("DELETE FROM watches WHERE ends_at <= ?", (now,))
+    db.execute(
+        "WITH fresh AS (SELECT booking_id, ROW_NUMBER() OVER (ORDER BY booking_id) - 1 AS k,"
+        " COUNT(*) OVER () AS n FROM watches WHERE next_read_at IS NULL)"
+        " UPDATE watches SET next_read_at = :now + :period * fresh.k / fresh.n"
+        " FROM fresh WHERE watches.booking_id = fresh.booking_id",
+        {"now": now, "period": period},
+    )
     rows = db.execute(
-        "SELECT booking_id FROM watches WHERE next_read_at IS NULL OR next_read_at <= ?"
-        " ORDER BY next_read_at IS NOT NULL, next_read_at LIMIT ?",
+        "SELECT booking_id FROM watches WHERE next_read_at <= ? ORDER BY next_read_at LIMIT ?",
         (now, limit),
     ).fetchall()
-    return [r[0] for r in rows]
+    ids = [r[0] for r in rows]
+    # Claimed: the next read is a period away unless the reader says otherwise.
+    db.executemany("UPDATE watches SET next_read_at = ? WHERE booking_id = ?", [(now + period, i) for i in ids])
+    return ids
 
 
 def _columns(note: Notification) -> dict[str, Any]:

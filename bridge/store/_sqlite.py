@@ -212,8 +212,8 @@ class SqliteStore:
     async def notification_counts(self) -> dict[str, int]:
         return await self._run(_outbox.counts)
 
-    async def due_watches(self, now: float, limit: int) -> list[str]:
-        return await self._in_transaction(lambda db: _outbox.due_watches(db, now, limit))
+    async def due_watches(self, now: float, limit: int, period: float) -> list[str]:
+        return await self._in_transaction(lambda db: _outbox.due_watches(db, now, limit, period))
 
     async def watch_next(self, booking_id: str, next_read_at: float) -> None:
         sql = "UPDATE watches SET next_read_at = :at WHERE booking_id = :id"

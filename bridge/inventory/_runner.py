@@ -1,0 +1,83 @@
+"""Keeping Google in step, as one background loop beside the servers: watch the branch,
+send the outbox, send availability updates. Nothing here is on a request's path, so
+Google's API being down, slow or refusing never slows or fails a booking call."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from ..clock import Clock
+from ..config import GoogleConfig
+from ..core import BookingCore
+from ..google import MapsBookingClient
+from ..mapping import Mapper
+from ..store import Store
+from ..upstream import QmaticClient
+from ._notifier import Notifier
+from ._published import PublishedSlots
+from ._updates import AvailabilityUpdates
+from ._watcher import Watcher
+
+log = logging.getLogger("bridge.inventory")
+
+TICK_SECONDS = 1.0
+# Of the notify window, what the watcher may use between two reads of a booking; the
+# rest covers the round that sends the notification and Google's answer.
+SEND_ALLOWANCE_SECONDS = 20.0
+
+
+class Inventory:
+    def __init__(
+        self,
+        core: BookingCore,
+        store: Store,
+        upstream: QmaticClient,
+        google: MapsBookingClient,
+        mapper: Mapper,
+        clock: Clock,
+        config: GoogleConfig,
+    ):
+        self.google = google
+        self.watcher = Watcher(
+            core, store, clock,
+            period=read_period(config),
+            reads_per_second=config.max_upstream_reads_per_second,
+        )
+        self.notifier = Notifier(
+            store, google, clock, max_attempts=config.max_notification_attempts, keep_days=config.keep_sent_days
+        )
+        published = PublishedSlots(upstream, core.context.catalogue, mapper)
+        self.updates = AvailabilityUpdates(published, google, clock, coalesce=config.availability_coalesce_seconds)
+        core.context.on_slots_changed.append(self.updates.changed)
+        self._task: asyncio.Task[None] | None = None
+
+    async def tick(self) -> None:
+        """One round of all three; each one's trouble is logged and left for the next round."""
+        for name, step in (("watch", self.watcher.tick), ("notify", self.notifier.flush),
+                           ("availability", self.updates.flush)):
+            try:
+                await step()
+            except Exception:  # a background loop that dies would silently break the promise
+                log.exception("inventory round failed", extra={"step": name})
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="inventory")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        problem = await self.watcher.capacity_problem()
+        if problem:
+            log.warning(problem)
+        while True:
+            await self.tick()
+            await asyncio.sleep(TICK_SECONDS)
+
+
+def read_period(config: GoogleConfig) -> float:
+    return max(10.0, config.notify_within_seconds - SEND_ALLOWANCE_SECONDS)
