@@ -59,6 +59,10 @@ async def test_a_thousand_watched_bookings_are_each_read_every_period_within_the
     assert gaps and max(gaps) <= period + 1
     first_reads = [times[0] for times in reads_at.values()]
     assert max(first_reads) <= period + 1
+    # And no more often than that: about watched / period reads a second, once spread.
+    steady = per_second[int(period) + 1:]
+    rate = sum(steady) / len(steady)
+    assert WATCHED / period * 0.95 <= rate <= WATCHED / period * 1.05, rate
     assert capacity_problem(WATCHED, READS_PER_SECOND, period) is None
 
 
