@@ -1,4 +1,4 @@
-"""``booking-bridge``: serve, simulate, demo, check, record."""
+"""``booking-bridge``: serve, simulate, demo, check, outbox, record."""
 
 from __future__ import annotations
 
@@ -20,6 +20,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("demo", help="simulator + bridge on loopback, driven by a real gRPC client")
     check = sub.add_parser("check", help="validate configuration and mappings")
     check.add_argument("--config", required=True, help="TOML configuration file")
+    outbox = sub.add_parser("outbox", help="the booking notifications for Google: counts, and the ones not delivered")
+    outbox.add_argument("--config", required=True, help="TOML configuration file")
+    outbox.add_argument("--state", choices=("pending", "sent", "dropped", "dead"), default="dead",
+                        help="list the latest notifications in this state (default %(default)s)")
     _add_record(sub)
     args = parser.parse_args(argv)
     try:
@@ -230,12 +234,49 @@ def _record(args: argparse.Namespace) -> int:
     return 0
 
 
+def _outbox(args: argparse.Namespace) -> int:
+    from . import config as config_mod
+    from .store import SqliteStore
+
+    try:
+        config = config_mod.load(args.config)
+    except config_mod.ConfigError as exc:
+        _print_problems(exc.problems)
+        return 2
+    path = config.resolve(config.store.path)
+    if not path.is_file():
+        _print_problems([f"[store] path: {path}: no such file"])
+        return 2
+
+    async def show() -> None:
+        store = SqliteStore(path)
+        try:
+            counts = await store.notification_counts()
+            print("  ".join(f"{state} {count}" for state, count in counts.items()))
+            for entry, when, reason in await store.notifications(args.state):
+                note = entry.notification
+                print(f"{when}  {note.booking_id}  {note.merchant_id}/{note.service_id}  "
+                      f"{','.join(note.changed)}  attempts {entry.attempts}  {reason or ''}".rstrip())
+        finally:
+            await store.close()
+
+    asyncio.run(show())
+    return 0
+
+
 def _print_problems(problems: list[str]) -> None:
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
 
 
-_COMMANDS = {"serve": _serve, "simulate": _simulate, "demo": _demo, "check": _check, "record": _record}
+_COMMANDS = {
+    "serve": _serve,
+    "simulate": _simulate,
+    "demo": _demo,
+    "check": _check,
+    "outbox": _outbox,
+    "record": _record,
+}
 
 
 if __name__ == "__main__":

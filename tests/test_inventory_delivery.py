@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import pathlib
 
+from bridge import cli
 from bridge._proto import booking_v0_pb2 as pb
 from bridge.clock import ManualClock
 from bridge.simulator import FakeGoogle, Simulator
@@ -108,3 +109,24 @@ async def test_google_down_never_slows_a_booking_call(
         await round_
     finally:
         await h.stop()
+
+
+async def test_the_operator_sees_counts_and_dead_letters_with_their_reason(
+    live: Harness, fake_google: FakeGoogle, capsys
+) -> None:
+    booking_id = await cancelled_at_branch(live)
+    fake_google.fail("PATCH", r"/bookings/", 400, message="merchant 1234 is not launched")
+    await run_for(live, 240)
+    config = _write_config(live)
+    code = await asyncio.to_thread(cli.main, ["outbox", "--config", str(config)])
+    assert code == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "pending 0  sent 0  dropped 0  dead 1"
+    [line] = out[1:]
+    assert booking_id in line and "status" in line and "merchant 1234 is not launched" in line
+
+
+def _write_config(h: Harness) -> pathlib.Path:
+    path = pathlib.Path(h.config.store.path).parent / "bridge.toml"
+    path.write_text(f'[upstream]\naccount = "a"\ntenant_id = "t"\n[store]\npath = "{h.config.store.path}"\n')
+    return path

@@ -23,6 +23,8 @@ class Status:
         booking = await self._ctx.store.get_booking(booking_id)
         if booking is None or booking.status is BookingStatus.CONFIRMING:
             raise BridgeError(Cause.NOT_FOUND, f"booking {booking_id!r} does not exist", field="booking_id")
+        if booking.status is BookingStatus.CANCELED:
+            return booking  # final: nothing the upstream says now can change it
         appointment = await self._ctx.upstream.get_appointment(booking.target.tenant_id, booking.appointment_id)
         return await self._align(booking, appointment)
 

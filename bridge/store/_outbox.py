@@ -119,6 +119,21 @@ def retry(db: sqlite3.Connection, entry: OutboxEntry, next_attempt_at: float, er
     )
 
 
+def listed(db: sqlite3.Connection, state: str, limit: int) -> list[tuple[OutboxEntry, str, str | None]]:
+    """The latest entries in ``state``: each with when it settled and why (ISO time, reason)."""
+    rows = db.execute(
+        "SELECT * FROM outbox WHERE state = ? ORDER BY id DESC LIMIT ?", (state, limit)
+    ).fetchall()
+    return [
+        (
+            OutboxEntry(r["id"], r["version"], _notification(r), r["attempts"], r["created_at"]),
+            ts(dt.datetime.fromtimestamp(r["finished_at"] or r["created_at"], dt.timezone.utc)) or "",
+            r["last_error"],
+        )
+        for r in rows
+    ]
+
+
 def prune(db: sqlite3.Connection, before: float) -> int:
     return db.execute("DELETE FROM outbox WHERE state != 'pending' AND finished_at < ?", (before,)).rowcount
 

@@ -212,6 +212,9 @@ class SqliteStore:
     async def notification_counts(self) -> dict[str, int]:
         return await self._run(_outbox.counts)
 
+    async def notifications(self, state: str, limit: int = 50) -> list[tuple[OutboxEntry, str, str | None]]:
+        return await self._run(lambda db: _outbox.listed(db, state, limit))
+
     async def due_watches(self, now: float, limit: int, period: float) -> list[str]:
         return await self._in_transaction(lambda db: _outbox.due_watches(db, now, limit, period))
 
