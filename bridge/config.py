@@ -131,12 +131,35 @@ class GoogleConfig:
 
 
 @dataclass(frozen=True)
+class FeedsConfig:
+    """The daily merchants, services and availability feeds, and their SFTP upload."""
+
+    # Google place type for merchants whose mapping names no category.
+    default_category: str = ""
+    sftp_host: str = "partnerupload.google.com"
+    sftp_port: int = 19321
+    # One dropbox per feed type (and environment).
+    merchants_username: str = ""
+    services_username: str = ""
+    availability_username: str = ""
+    # Names the environment variable holding the SSH private key file's path.
+    private_key_env: str = "BRIDGE_SFTP_KEY"
+    # The server's host key, in OpenSSH known_hosts format; relative to this file.
+    known_hosts_file: str = "known_hosts"
+    # How far ahead the availability feed reaches (Google wants 30 days or more).
+    days: int = 30
+    # Timeslot reads in flight at once during an export.
+    max_concurrent_reads: int = 8
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     upstream: UpstreamConfig = field(default_factory=UpstreamConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     booking: BookingConfig = field(default_factory=BookingConfig)
     google: GoogleConfig | None = None
+    feeds: FeedsConfig = field(default_factory=FeedsConfig)
     source: pathlib.Path | None = None
 
     def resolve(self, path: str) -> pathlib.Path:
@@ -169,11 +192,13 @@ def load(path: str | os.PathLike[str]) -> Config:
 def from_dict(raw: Mapping[str, Any], *, source: pathlib.Path | None = None) -> Config:
     problems: list[str] = []
     for key in raw:
-        if key not in _SECTIONS and key != "google":
+        if key not in _SECTIONS and key not in ("google", "feeds"):
             problems.append(f"[{key}]: unknown section")
     google = _table("google", GoogleConfig, raw["google"], problems) if "google" in raw else None
     if google is not None:
         _check_google(google, problems)
+    feeds = _table("feeds", FeedsConfig, raw.get("feeds", {}), problems) or FeedsConfig()
+    _check_feeds(feeds, problems)
     sections: dict[str, Any] = {}
     for name, cls in _SECTIONS.items():
         table = dict(raw.get(name, {}))
@@ -188,8 +213,8 @@ def from_dict(raw: Mapping[str, Any], *, source: pathlib.Path | None = None) -> 
         _check_values(sections, problems)
     if problems:
         readable = {name: value or _SECTIONS[name]() for name, value in sections.items()}
-        raise ConfigError(problems, Config(**readable, google=google, source=source))
-    return Config(**sections, google=google, source=source)
+        raise ConfigError(problems, Config(**readable, google=google, feeds=feeds, source=source))
+    return Config(**sections, google=google, feeds=feeds, source=source)
 
 
 def _table(name: str, cls: type, table: Any, problems: list[str]) -> Any:
@@ -284,6 +309,15 @@ def _check_google(google: GoogleConfig, problems: list[str]) -> None:
         problems.append("[google] max_notification_attempts: must be at least 1")
     if google.availability_coalesce_seconds < 0:
         problems.append("[google] availability_coalesce_seconds: must not be negative")
+
+
+def _check_feeds(feeds: FeedsConfig, problems: list[str]) -> None:
+    if not 1 <= feeds.days <= 366:
+        problems.append("[feeds] days: must be between 1 and 366 (Google wants 30 or more)")
+    if not 1 <= feeds.max_concurrent_reads <= 64:
+        problems.append("[feeds] max_concurrent_reads: must be between 1 and 64")
+    if not 0 < feeds.sftp_port <= 65535:
+        problems.append("[feeds] sftp_port: must be a TCP port")
 
 
 def _is_host_port(value: str) -> bool:

@@ -10,6 +10,14 @@ mappings folder override per merchant::
     time_zone = "Europe/Stockholm"          # optional, default [booking] default_time_zone
     services = { "cut" = "2f1e…" }          # optional; when given, the only services
     staff = { "anna" = "77aa…" }            # optional; when given, the only staff
+    category = "hair_salon"                 # feeds: Google place type ([feeds] default_category)
+    telephone = "+46 8 123 45 67"           # feeds: optional
+    url = "https://…"                       # feeds: optional
+
+    [merchants."hair-by-anna".service_details."cut"]   # feeds: optional, per service
+    price_micros = 350000000
+    currency_code = "SEK"
+    description = "Cut and style."
 
 Whether an identity-mapped id exists is the upstream catalogue's business (the core
 checks it); this module only answers what is configured.
@@ -28,12 +36,25 @@ from .failures import invalid
 
 
 @dataclass(frozen=True)
+class ServiceDetails:
+    """What the services feed says of a service beyond its name."""
+
+    price_micros: int | None = None
+    currency_code: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
 class MerchantMapping:
     branch_id: str
     tenant_id: str | None = None
     time_zone: str | None = None
     services: Mapping[str, str] | None = None
     staff: Mapping[str, str] | None = None
+    category: str | None = None
+    telephone: str | None = None
+    url: str | None = None
+    service_details: Mapping[str, ServiceDetails] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -97,13 +118,14 @@ def _merchant(where: str, table: object, problems: list[str]) -> MerchantMapping
         problems.append(f"{where}: must be a table")
         return None
     before = len(problems)
-    unknown = set(table) - {"branch_id", "tenant_id", "time_zone", "services", "staff"}
+    unknown = set(table) - {"branch_id", "tenant_id", "time_zone", "services", "staff", "category", "telephone",
+                            "url", "service_details"}
     if unknown:
         problems.append(f"{where}: unknown key(s) {sorted(unknown)}")
     branch = table.get("branch_id")
     if not isinstance(branch, str) or not branch:
         problems.append(f"{where}: branch_id is required")
-    for key in ("tenant_id", "time_zone"):
+    for key in ("tenant_id", "time_zone", "category", "telephone", "url"):
         if key in table and (not isinstance(table[key], str) or not table[key]):
             problems.append(f"{where}: {key} must be a non-empty string")
     tz = table.get("time_zone")
@@ -115,6 +137,7 @@ def _merchant(where: str, table: object, problems: list[str]) -> MerchantMapping
             isinstance(value, dict) and all(isinstance(v, str) and v for v in value.values())
         ):
             problems.append(f"{where}: {key} must map Actions Center ids to upstream GUID strings")
+    details = _service_details(where, table.get("service_details"), problems)
     if len(problems) > before:
         return None
     return MerchantMapping(
@@ -123,5 +146,35 @@ def _merchant(where: str, table: object, problems: list[str]) -> MerchantMapping
         time_zone=tz,
         services=table.get("services"),
         staff=table.get("staff"),
+        category=table.get("category"),
+        telephone=table.get("telephone"),
+        url=table.get("url"),
+        service_details=details,
     )
+
+
+def _service_details(where: str, value: object, problems: list[str]) -> dict[str, ServiceDetails]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        problems.append(f"{where}: service_details must hold one table per service id")
+        return {}
+    details = {}
+    for service_id, table in value.items():
+        here = f"{where}: service_details.{service_id!r}"
+        unknown = set(table) - {"price_micros", "currency_code", "description"}
+        if unknown:
+            problems.append(f"{here}: unknown key(s) {sorted(unknown)}")
+        price, currency = table.get("price_micros"), table.get("currency_code")
+        if price is not None and (not isinstance(price, int) or isinstance(price, bool) or price < 0):
+            problems.append(f"{here}: price_micros must be a whole number of millionths, 0 or more")
+        if currency is not None and not (isinstance(currency, str) and len(currency) == 3 and currency.isupper()):
+            problems.append(f"{here}: currency_code must be an ISO 4217 code such as \"SEK\"")
+        if (price is None) != (currency is None):
+            problems.append(f"{here}: set price_micros and currency_code together")
+        description = table.get("description")
+        if description is not None and not isinstance(description, str):
+            problems.append(f"{here}: description must be a string")
+        details[service_id] = ServiceDetails(price_micros=price, currency_code=currency, description=description)
+    return details
 

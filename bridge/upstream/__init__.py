@@ -7,6 +7,7 @@ recording against a real tenant corrects the ASSUMED parts of the contract
 
 from ._client import QmaticClient
 from ._models import (
+    Address,
     Appointment,
     AppointmentStatus,
     Customer,
@@ -18,6 +19,7 @@ from ._models import (
 )
 
 __all__ = [
+    "Address",
     "Appointment",
     "AppointmentStatus",
     "Customer",

@@ -58,6 +58,14 @@ class Customer:
 
 
 @dataclass(frozen=True)
+class Address:
+    street: str = ""
+    zip_code: str = ""
+    city: str = ""
+    country: str = ""
+
+
+@dataclass(frozen=True)
 class Offering:
     """One (branch, service) pair from the catalogue."""
 
@@ -69,6 +77,15 @@ class Offering:
     online_bookable: bool
     resource_ids: tuple[str, ...]
     resource_required: bool
+    branch_address: Address | None = None
+    # (latitude, longitude)
+    branch_location: tuple[float, float] | None = None
+    # resource id → its name, for the resources in ``resource_ids`` that have one
+    resource_names: Mapping[str, str] = field(default_factory=dict, compare=False)
+    # What a booking must bring that Actions Center cannot supply.
+    required_information_questions: int = 0
+    screening_questions: int = 0
+    date_of_birth_required: bool = False
 
 
 @dataclass(frozen=True)
@@ -308,6 +325,8 @@ def _offering(data: object) -> Offering:
     max_reservations = config.get("maxNumberOfReservations", 1)
     if not isinstance(max_reservations, int) or isinstance(max_reservations, bool):
         raise Malformed("service entry (maxNumberOfReservations is not a number)")
+    questions = data.get("informationQuestions") or []
+    screening = data.get("screeningQuestions") or []
     return Offering(
         branch_id=branch_id,
         branch_name=_str(branch.get("name")) or "",
@@ -318,7 +337,37 @@ def _offering(data: object) -> Offering:
         online_bookable=bool(config.get("onlineBookable", True)),
         resource_ids=tuple(rid for rid in (_id(r) for r in resources) if rid),
         resource_required=bool(selection.get("required", False)),
+        branch_address=_address(branch.get("address")),
+        branch_location=_location(branch.get("location")),
+        resource_names={r["id"]: r["name"] for r in resources
+                        if isinstance(r, Mapping) and _str(r.get("id")) and _str(r.get("name"))},
+        required_information_questions=sum(
+            1 for q in (questions if isinstance(questions, list) else []) if isinstance(q, Mapping) and q.get("required")
+        ),
+        screening_questions=len(screening) if isinstance(screening, list) else 0,
+        # ASSUMED key: Qmatic documents that a tenant may require the date of birth, not where it says so.
+        date_of_birth_required=bool(config.get("dateOfBirthRequired", False)),
     )
+
+
+def _address(data: object) -> Address | None:
+    if not isinstance(data, Mapping):
+        return None
+    return Address(
+        street=_str(data.get("streetName")) or "",
+        zip_code=_str(data.get("zipCode")) or "",
+        city=_str(data.get("city")) or "",
+        country=_str(data.get("country")) or "",
+    )
+
+
+def _location(data: object) -> tuple[float, float] | None:
+    if not isinstance(data, Mapping):
+        return None
+    lat, lon = data.get("latitude"), data.get("longitude")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lat, lon)):
+        return None
+    return float(lat), float(lon)
 
 
 def _slot(data: object, what: str) -> tuple[datetime.datetime, datetime.datetime]:
