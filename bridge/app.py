@@ -34,6 +34,19 @@ def build_mapper(config: Config) -> mapping.Mapper:
     )
 
 
+def open_upstream(
+    config: Config, environ: Mapping[str, str], transport: httpx.AsyncBaseTransport | None = None
+) -> QmaticClient:
+    client_id, client_secret = config.upstream.credentials(environ)
+    return QmaticClient(
+        config.upstream,
+        client_id=client_id,
+        client_secret=client_secret,
+        errors=ErrorTable(config.upstream.error_rules),
+        transport=transport,
+    )
+
+
 def open_google(config: Config, environ: Mapping[str, str], **options: Any) -> MapsBookingClient | None:
     """The Maps Booking API client, or None when [google] is not configured; a key that
     cannot be used is one ConfigError line."""
@@ -72,14 +85,7 @@ class Bridge:
         mapper = build_mapper(config)
         clock = clock or SystemClock()
         google = open_google(config, environ, clock=clock, **(google_options or {}))
-        client_id, client_secret = config.upstream.credentials(environ)
-        upstream = QmaticClient(
-            config.upstream,
-            client_id=client_id,
-            client_secret=client_secret,
-            errors=ErrorTable(config.upstream.error_rules),
-            transport=transport,
-        )
+        upstream = open_upstream(config, environ, transport)
         store = SqliteStore(config.resolve(config.store.path))
         ctx = Context(
             store=store,
@@ -93,7 +99,7 @@ class Bridge:
         core = BookingCore(ctx)
         inventory = None
         if google is not None and config.google is not None:
-            inventory = Inventory(core, store, upstream, google, mapper, clock, config.google)
+            inventory = Inventory(core, store, google, mapper, clock, config.google)
         return cls(core=core, store=store, upstream=upstream, inventory=inventory)
 
     async def aclose(self) -> None:

@@ -8,6 +8,7 @@ import logging
 import sys
 
 from . import logs
+from .inventory.feeds import cli as feeds_cli
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     outbox.add_argument("--state", choices=("pending", "sent", "dropped", "dead"), default="dead",
                         help="list the latest notifications in this state (default %(default)s)")
     _add_record(sub)
+    feeds_cli.add_parser(sub)
     args = parser.parse_args(argv)
     try:
         return _COMMANDS[args.command](args)
@@ -276,6 +278,7 @@ _COMMANDS = {
     "check": _check,
     "outbox": _outbox,
     "record": _record,
+    "feeds": lambda args: feeds_cli.run(args),
 }
 
 

@@ -71,6 +71,15 @@ class Availability:
                 answers[i] = key in free and (slot.start, slot.end) in free[key]
         return [bool(a) for a in answers]
 
+    async def free(self, target: Target, day: dt.date, party_size: int = 1) -> Free:
+        """The upstream's free (start, end) pairs, in UTC, for the target's local ``day``;
+        from the cache when fresh, and cached for the next asker (feeds, updates, lookups)."""
+        key = GroupKey(target.tenant_id, target.branch_id, target.service_id, day, party_size, target.resource_id)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = await self._fetch(key)
+        return found
+
     def forget(self, target: Target, when: dt.datetime) -> None:
         """Drop what is cached for the branch and day of ``when``: it has just changed."""
         day = _local_day(when, target)

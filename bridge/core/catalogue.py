@@ -15,6 +15,20 @@ from ..upstream import Offering, QmaticClient
 from .models import Slot, Target
 
 
+def unbookable(offering: Offering) -> str | None:
+    """Why Actions Center cannot book this service here, or None if it can: a booking
+    from Google brings a name, an e-mail and a phone number, nothing more."""
+    if not offering.online_bookable:
+        return "not bookable online"
+    if offering.date_of_birth_required:
+        return "requires a date of birth"
+    if offering.required_information_questions:
+        return "requires answers to information questions"
+    if offering.screening_questions:
+        return "asks screening questions"
+    return None
+
+
 class Catalogue:
     def __init__(self, upstream: QmaticClient, *, ttl_seconds: float = 300.0):
         self._upstream = upstream

@@ -13,7 +13,6 @@ from ..core import BookingCore
 from ..google import MapsBookingClient
 from ..mapping import Mapper
 from ..store import Store
-from ..upstream import QmaticClient
 from ._notifier import Notifier
 from ._published import PublishedSlots
 from ._updates import AvailabilityUpdates
@@ -32,7 +31,6 @@ class Inventory:
         self,
         core: BookingCore,
         store: Store,
-        upstream: QmaticClient,
         google: MapsBookingClient,
         mapper: Mapper,
         clock: Clock,
@@ -47,7 +45,8 @@ class Inventory:
         self.notifier = Notifier(
             store, google, clock, max_attempts=config.max_notification_attempts, keep_days=config.keep_sent_days
         )
-        published = PublishedSlots(upstream, core.context.catalogue, mapper)
+        ctx = core.context
+        published = PublishedSlots(ctx.availability, ctx.catalogue, mapper, clock)
         self.updates = AvailabilityUpdates(published, google, clock, coalesce=config.availability_coalesce_seconds)
         core.context.on_slots_changed.append(self.updates.changed)
         self._task: asyncio.Task[None] | None = None

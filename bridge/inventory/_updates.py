@@ -18,7 +18,7 @@ from ..clock import Clock
 from ..core.models import Slot, Target
 from ..failures import BridgeError
 from ..google import GoogleRejected, GoogleUnavailable, MapsBookingClient
-from ._published import PublishedSlots, target_day
+from ._published import PublishedSlots
 
 log = logging.getLogger("bridge.inventory.updates")
 
@@ -40,7 +40,7 @@ class AvailabilityUpdates:
         self._due: dict[Day, tuple[float, int]] = {}  # day → (due at, failures so far)
 
     def changed(self, slot: Slot, target: Target) -> None:
-        key = Day(slot.merchant_id, slot.service_id, target_day(target, slot.start))
+        key = Day(slot.merchant_id, slot.service_id, target.local(slot.start).date())
         self._due.setdefault(key, (self._clock.now().timestamp() + self._coalesce, 0))
 
     @property
