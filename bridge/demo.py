@@ -67,6 +67,8 @@ async def run() -> int:
                 await _v3(client, shown)
                 print("\n== keeping Google in step ==")
                 await _in_step(client, bridge, sim, google, shown)
+            print("\n== the daily feeds ==")
+            await _feeds(config, environ, pathlib.Path(tmp) / "feeds", shown)
         except (grpc.aio.AioRpcError, _Unexpected) as exc:
             detail = f"{exc.code().name}: {exc.details()}" if isinstance(exc, grpc.aio.AioRpcError) else str(exc)
             print(f"\nFAILED: {detail}")
@@ -251,6 +253,28 @@ async def _in_step(client: httpx.AsyncClient, bridge: Bridge, sim: Simulator, go
         raise _Unexpected("Google was not kept in step")
 
 
+async def _feeds(config: config_mod.Config, environ: dict[str, str], out: pathlib.Path, shown: _Upstream) -> None:
+    import io
+
+    from .inventory.feeds.export import export
+
+    _step(17, "booking-bridge feeds export --days 30  (merchants, services, availability)")
+    done = await export(config, out, days=30, environ=environ, progress=io.StringIO())
+    _said(f"{done.merchants} merchant(s), {done.services} service(s), {done.slots} open slot(s) "
+          f"in {', '.join(f'{n} {kind} file(s)' for kind, n in done.shards.items())}")
+    if done.sample:
+        when = dt.datetime.fromtimestamp(done.sample["start_sec"], seed.zone(seed.STOCKHOLM))
+        staff = done.sample.get("resources", {}).get("staff_id", "any staff")
+        _said(f"e.g. {done.sample['merchant_id']} / {done.sample['service_id']} {when:%a %d %b %H:%M}, "
+              f"{done.sample['duration_sec'] // 60} min, {staff}, {done.sample['spots_open']} of "
+              f"{done.sample['spots_total']} spot(s) open")
+    for path in done.files:
+        print(f"     {path.name}")
+    shown.count_only()
+    if not done.slots:
+        raise _Unexpected("the availability feed is empty")
+
+
 class _Unexpected(Exception):
     pass
 
@@ -275,6 +299,15 @@ class _Upstream:
         self._seen = len(self._sim.requests)
         calls = ", ".join(f"{r.method} {r.path}" for r in new) or "none"
         print(f"     upstream: {calls}")
+
+    def count_only(self) -> None:
+        new = self._sim.requests[self._seen :]
+        self._seen = len(self._sim.requests)
+        kinds: dict[str, int] = {}
+        for r in new:
+            kind = f"{r.method} {r.path.rsplit('/', 1)[-1] if r.path.endswith('timeslots') else r.path}"
+            kinds[kind] = kinds.get(kind, 0) + 1
+        print(f"     upstream: {len(new)} call(s): " + ", ".join(f"{n}× {k}" for k, n in sorted(kinds.items())))
 
 
 def _step(n: int, text: str) -> None:

@@ -117,3 +117,12 @@ async def test_the_budget_holds_even_for_a_call_that_ignores_its_deadline(caplog
     assert upstream.cancelled == 1
     [record] = [r for r in caplog.records if r.getMessage().startswith("availability budget exhausted")]
     assert record.groups == ["branch/service/2026-11-24/party=1/resource=-"]
+
+
+async def test_a_cold_catalogue_is_fetched_once_for_a_whole_export_of_reads(harness: Harness) -> None:
+    # Eight readers ask at once, before anything is cached: one catalogue call serves all.
+    ctx = harness.bridge.core.context
+    target = ctx.mapper.resolve(seed.STOCKHOLM, seed.HAIRCUT)
+    found = await asyncio.gather(*(ctx.catalogue.find(target) for _ in range(8)))
+    assert all(f is not None and f.service_id == seed.HAIRCUT for f in found)
+    assert harness.upstream_calls("GET", "/services") == 1

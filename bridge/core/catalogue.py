@@ -6,6 +6,7 @@ upstream call and gets an INVALID_ARGUMENT that names the caller's field.
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import cachetools
@@ -35,6 +36,7 @@ class Catalogue:
         self._cache: cachetools.TTLCache[str, dict[tuple[str, str], Offering]] = cachetools.TTLCache(
             maxsize=256, ttl=ttl_seconds, timer=time.monotonic
         )
+        self._fetching: dict[str, asyncio.Lock] = {}
 
     async def offering(self, slot: Slot, target: Target) -> Offering:
         offerings = await self._offerings(target.tenant_id)
@@ -51,10 +53,18 @@ class Catalogue:
         """The (branch, service) pair the target names, or None if the upstream offers none."""
         return (await self._offerings(target.tenant_id)).get((target.branch_id, target.service_id))
 
+    async def all(self, tenant: str) -> list[Offering]:
+        return list((await self._offerings(tenant)).values())
+
     async def _offerings(self, tenant: str) -> dict[tuple[str, str], Offering]:
         cached = self._cache.get(tenant)
-        if cached is None:
-            listed = await self._upstream.services(tenant)
-            cached = {(o.branch_id, o.service_id): o for o in listed}
-            self._cache[tenant] = cached
+        if cached is not None:
+            return cached
+        # One fetch however many callers arrive at once (a batch, an export's readers).
+        async with self._fetching.setdefault(tenant, asyncio.Lock()):
+            cached = self._cache.get(tenant)
+            if cached is None:
+                listed = await self._upstream.services(tenant)
+                cached = {(o.branch_id, o.service_id): o for o in listed}
+                self._cache[tenant] = cached
         return cached

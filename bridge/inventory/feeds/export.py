@@ -83,7 +83,7 @@ async def export(
     result = Exported(files=[])
     try:
         tenants = sorted({config.upstream.tenant_id} | {m.tenant_id for m in mapper.merchants.values() if m.tenant_id})
-        offerings = [o for tenant in tenants for o in await upstream.services(tenant)]
+        offerings = [o for tenant in tenants for o in await catalogue.all(tenant)]
         merchants = plan(mapper, offerings)
         for m in merchants:
             feeds["merchants"].add(records.merchant(m, config.feeds.default_category))
