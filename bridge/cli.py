@@ -229,7 +229,7 @@ def _record(args: argparse.Namespace) -> int:
     differing = sum(len(o.divergences) for o in outcomes)
     print(f"{len(outcomes) - len(failed)} of {len(outcomes)} scenario(s) recorded in full into {options.out_dir}")
     if differing:
-        print(f"{differing} answer(s) differ from the contract (qmatic-upstream.md): see 'divergences' in the cassettes")
+        print(f"{differing} answer(s) differ from the contract (docs/upstream-contract.md): see 'divergences' in the cassettes")
     if failed:
         print(f"error: partial or not cleaned up: {', '.join(failed)}", file=sys.stderr)
         return 1

@@ -1,6 +1,6 @@
 """The one error table: upstream answer → cause → each front's rendering.
 
-Rows are data. The upstream rows follow shared/reference/qmatic-upstream.md §5, which is
+Rows are data. The upstream rows follow docs/upstream-contract.md §5, which is
 ASSUMED (Qmatic documents no errors), so operators extend them from configuration with
 ``[[upstream.errors]]`` rows for codes a real tenant answers with; their rows are tried
 before the defaults. The first matching row wins.
@@ -101,8 +101,9 @@ def rule_from_mapping(row: Mapping[str, object]) -> UpstreamRule:
 OPERATIONS = frozenset({"*", "hold", "confirm", "release", "cancel", "reschedule", "customer", "read"})
 
 
-# v0 gRPC: every failure is a canonical status code (reference §1.5). Values are the
-# names of grpc.StatusCode members so this table stays free of the grpc import.
+# v0 gRPC: every failure is a canonical status code (docs/actions-center-api.md §1.6
+# and §6). Values are the names of grpc.StatusCode members so this table stays free of
+# the grpc import.
 V0_STATUS: Mapping[Cause, str] = {
     Cause.SLOT_UNAVAILABLE: "RESOURCE_EXHAUSTED",
     Cause.SLOT_ALREADY_BOOKED_BY_USER: "ALREADY_EXISTS",
@@ -135,6 +136,6 @@ _REQUEST_LEVEL = {
 V2_STATUS: Mapping[Cause, str] = {c: _REQUEST_LEVEL.get(c, ("FAILED_PRECONDITION", 0))[0] for c in Cause}
 V3_HTTP: Mapping[Cause, int] = {c: _REQUEST_LEVEL.get(c, ("", 409))[1] for c in Cause}
 
-# Per-method exceptions to V3_HTTP: the reference lists "cancelling a booking that never
+# Per-method exceptions to V3_HTTP: Google lists "cancelling a booking that never
 # existed" among the 400s.
 V3_HTTP_BY_METHOD: Mapping[tuple[str, Cause], int] = {("UpdateBooking", Cause.NOT_FOUND): 400}

@@ -23,7 +23,7 @@ import enum
 
 
 class Cause(enum.Enum):
-    # BookingFailure.Cause names (shared/reference/actions-center-api.md §3.6).
+    # BookingFailure.Cause names (docs/actions-center-api.md §5).
     SLOT_UNAVAILABLE = "SLOT_UNAVAILABLE"
     SLOT_ALREADY_BOOKED_BY_USER = "SLOT_ALREADY_BOOKED_BY_USER"
     LEASE_EXPIRED = "LEASE_EXPIRED"

@@ -63,7 +63,7 @@ class Meta:
     offering: dict[str, Any] = field(default_factory=dict)
     slots: list[dict[str, str]] = field(default_factory=list)
     inputs: dict[str, Any] = field(default_factory=dict)
-    # Where the upstream answered other than shared/reference/qmatic-upstream.md says.
+    # Where the upstream answered other than docs/upstream-contract.md says.
     divergences: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:

@@ -4,7 +4,7 @@ Where Actions Center has an operation they go through the real core (lease, book
 cancel, reschedule), so a cassette holds exactly the upstream calls the bridge makes for
 it; the rest (catalogue, release, customer update) call the upstream client directly.
 Each flow ends having given back what it took. Where the upstream's answer is one the
-contract (shared/reference/qmatic-upstream.md) only assumes, the flow checks it and notes
+contract (docs/upstream-contract.md) only assumes, the flow checks it and notes
 a divergence in the cassette rather than failing: a divergence is what a recording is for.
 """
 

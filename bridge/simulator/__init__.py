@@ -1,6 +1,6 @@
 """An in-process stand-in for Qmatic's cloud appointment API, served over real HTTP.
 
-It follows shared/reference/qmatic-upstream.md, [ASSUMED] parts included, and takes all
+It follows docs/upstream-contract.md, [ASSUMED] parts included, and takes all
 its time from an injected clock so tests can expire holds and tokens without sleeping.
 """
 

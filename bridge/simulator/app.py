@@ -1,4 +1,4 @@
-"""The HTTP face of the simulator: one handler per upstream call of qmatic-upstream.md §4."""
+"""The HTTP face of the simulator: one handler per upstream call of docs/upstream-contract.md §4."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The simulator's error answers, shaped as qmatic-upstream.md §5 assumes them."""
+"""The simulator's error answers, shaped as docs/upstream-contract.md §5 assumes them."""
 
 from __future__ import annotations
 

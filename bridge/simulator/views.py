@@ -1,4 +1,4 @@
-"""JSON shapes of the answers, as qmatic-upstream.md §4 lists them."""
+"""JSON shapes of the answers, as docs/upstream-contract.md §4 lists them."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Paths, headers, JSON keys, the token and the retry rules live in this package, so a
 recording against a real tenant corrects the ASSUMED parts of the contract
-(shared/reference/qmatic-upstream.md) here and nowhere else.
+(docs/upstream-contract.md) here and nowhere else.
 """
 
 from ._client import QmaticClient

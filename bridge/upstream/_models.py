@@ -1,6 +1,6 @@
 """The upstream's nouns, and the only code that knows Qmatic's JSON keys.
 
-Most of the shapes here are ASSUMED (shared/reference/qmatic-upstream.md §4): when a
+Most of the shapes here are ASSUMED (docs/upstream-contract.md §4): when a
 recording against a real tenant disagrees, this file is what changes. Parsers accept
 missing optional keys and unknown extra keys; they refuse only what the bridge cannot
 work without (an id, a time), with ``BridgeError(INTERNAL)``.
