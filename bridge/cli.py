@@ -21,12 +21,15 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("demo", help="simulator + bridge on loopback, driven by a real gRPC client")
     check = sub.add_parser("check", help="validate configuration and mappings")
     check.add_argument("--config", required=True, help="TOML configuration file")
+    check.add_argument("--online", action="store_true",
+                       help="then ask Qmatic for a token and check every mapping against its catalogue")
     outbox = sub.add_parser("outbox", help="the booking notifications for Google: counts, and the ones not delivered")
     outbox.add_argument("--config", required=True, help="TOML configuration file")
     outbox.add_argument("--state", choices=("pending", "sent", "dropped", "dead"), default="dead",
                         help="list the latest notifications in this state (default %(default)s)")
     _add_record(sub)
     feeds_cli.add_parser(sub)
+    _add_mappings(sub)
     args = parser.parse_args(argv)
     try:
         return _COMMANDS[args.command](args)
@@ -118,8 +121,14 @@ def _check(args: argparse.Namespace) -> int:
         problems += asyncio.run(_check_google(config))
     if problems:
         _print_problems(problems)
+        if args.online:
+            print("note: --online skipped: fix the problems above first", file=sys.stderr)
         return 1
     print(f"{args.config}: ok ({merchants} mapped merchant(s); others map by identity)")
+    if args.online:
+        from .mappings_cli import check_online
+
+        return check_online(config)
     return 0
 
 
@@ -236,6 +245,18 @@ def _record(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_mappings(sub: argparse._SubParsersAction) -> None:
+    from .mappings_cli import add_parser
+
+    add_parser(sub)
+
+
+def _mappings(args: argparse.Namespace) -> int:
+    from .mappings_cli import run
+
+    return run(args)
+
+
 def _outbox(args: argparse.Namespace) -> int:
     from . import config as config_mod
     from .store import SqliteStore
@@ -279,6 +300,7 @@ _COMMANDS = {
     "outbox": _outbox,
     "record": _record,
     "feeds": lambda args: feeds_cli.run(args),
+    "mappings": _mappings,
 }
 
 
