@@ -143,3 +143,13 @@ async def test_a_change_to_a_booking_whose_confirm_never_landed_is_not_found(har
         await harness.bridge.core.cancel_booking(booking_id)
     assert err.value.cause is Cause.NOT_FOUND
     assert harness.upstream_calls("DELETE", "/appointments/") == 0
+
+
+async def test_a_cancel_of_a_visit_finalized_at_the_branch_is_not_cancellable(harness: Harness) -> None:
+    booking = (await book(harness, "t-fin", at(1, 10)))["booking"]
+    [appointment] = confirmed(harness)
+    harness.sim.state.finalize_at_branch(appointment.id)
+    r = await update(harness, {"booking_id": booking["booking_id"], "status": "CANCELED"})
+    assert r.status_code == 200
+    assert r.json()["booking_failure"]["cause"] == "BOOKING_NOT_CANCELLABLE"
+    assert harness.sim.state.appointments[appointment.id].status == "FINALIZED"

@@ -43,6 +43,11 @@ def already_cancelled() -> ApiError:
     return ApiError(409, "ALREADY_CANCELLED", "appointment is already cancelled")
 
 
+def finalized() -> ApiError:
+    # ASSUMED: Qmatic documents that a finalized visit cannot be changed, not the answer.
+    return ApiError(409, "APPOINTMENT_FINALIZED", "the visit is finalized and can no longer change")
+
+
 def expired() -> ApiError:
     return ApiError(410, "RESERVATION_EXPIRED", "the reservation has expired")
 

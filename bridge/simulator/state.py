@@ -228,6 +228,8 @@ class State:
         appt = self._find(appointment_id)
         if appt.status == CANCELLED:
             raise errors.already_cancelled()
+        if appt.status == FINALIZED:
+            raise errors.finalized()
         if appt.status != CONFIRMED:
             raise errors.not_found()
         return appt
