@@ -19,6 +19,7 @@ from bridge.upstream import (
     Appointment,
     AppointmentStatus,
     Customer,
+    Address,
     Offering,
     QmaticClient,
     ServiceBranch,
@@ -107,10 +108,13 @@ async def test_services_request_and_offerings(client, router):
         200,
         json=[
             {
-                "branch": {"id": "br-1", "name": "Centre", "address": {"city": "Utrecht"}},
-                "service": {"id": "svc-1", "name": "Passport", "config": {"maxNumberOfReservations": 3, "onlineBookable": False}},
+                "branch": {"id": "br-1", "name": "Centre", "address": {"city": "Utrecht"},
+                           "location": {"latitude": 52.09, "longitude": 5.12}},
+                "service": {"id": "svc-1", "name": "Passport",
+                            "config": {"maxNumberOfReservations": 3, "onlineBookable": False, "dateOfBirthRequired": True}},
                 "resourceSelection": {"required": True, "availableResources": [{"id": "r-1", "name": "Desk 1"}, {"id": "r-2"}]},
-                "informationQuestions": [],
+                "informationQuestions": [{"required": True, "questionText": "Why?"}, {"required": False}],
+                "screeningQuestions": [{"questionText": "ID?"}],
             },
             {"branch": {"id": "br-2"}, "service": {"id": "svc-2"}},
         ],
@@ -122,9 +126,12 @@ async def test_services_request_and_offerings(client, router):
     assert headers["Accept"] == "application/json"
     assert headers["Accept-Language"] == "nl_NL"
     assert offerings == [
-        Offering("br-1", "Centre", "svc-1", "Passport", 3, False, ("r-1", "r-2"), True),
+        Offering("br-1", "Centre", "svc-1", "Passport", 3, False, ("r-1", "r-2"), True,
+                 branch_address=Address(city="Utrecht"), branch_location=(52.09, 5.12),
+                 required_information_questions=1, screening_questions=1, date_of_birth_required=True),
         Offering("br-2", "", "svc-2", "", 1, True, (), False),
     ]
+    assert offerings[0].resource_names == {"r-1": "Desk 1"}
 
 
 async def test_timeslots_request_and_utc_times(client, router):
