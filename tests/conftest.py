@@ -52,7 +52,7 @@ def _log_capture() -> Iterator[logcheck.Capture]:
     finally:
         Tokens.issue = issue  # type: ignore[method-assign]
         root.removeHandler(capture)
-        logcheck.uninstall()
+        logcheck.uninstall(capture)
     # What session- and module-scoped fixtures logged outside any test.
     if found := logcheck.leaks(capture.lines):
         _report("log lines written between tests", found)

@@ -23,10 +23,11 @@ from .harness import ENV
 
 # --- what is forbidden ------------------------------------------------------------------
 
-# Every credential a test hands the bridge or the simulator. The client id is left out:
-# it is not a secret, and the simulator's own banner prints it.
+# Every credential a test hands the bridge or the simulator. From the harness's
+# environment only what is named as a credential: ids (QMATIC_CLIENT_ID, which the
+# simulator's own banner prints) and settings may be logged.
 SECRETS: tuple[str, ...] = (
-    *(value for name, value in ENV.items() if name != "QMATIC_CLIENT_ID"),
+    *(value for name, value in ENV.items() if re.search(r"SECRET|KEY|PASSWORD|TOKEN|CREDENTIAL", name)),
     seed.DEMO_CLIENT_SECRET,
     "s3cret-Value",  # tests/test_upstream_client.py
     "csecret-Zz91-never-on-disk",  # tests/test_cassette_redaction.py
@@ -46,8 +47,8 @@ PROBE = {
 }
 
 # The customers the tests send: tests/harness.py client_message, tests/test_v2_grpc.py
-# user, tests/test_v3_rest.py user, and the one-off customers of test_v0_server,
-# test_upstream_client, test_cassettes_replay, test_cassette_redaction and the recorder's
+# user, tests/test_v3_rest.py user, and the one-off customers of test_upstream_client,
+# test_upstream_models, test_cassettes_replay, test_cassette_redaction and the recorder's
 # FakeCustomer (bridge/cassette/_inputs.py), plus PROBE. Single letters ("A", "B") are
 # left out: they cannot be told from ordinary text.
 NAMES: tuple[str, ...] = (
@@ -62,7 +63,6 @@ NAMES: tuple[str, ...] = (
 PHONES: tuple[str, ...] = (
     "+46 70-123 45 67",
     "+12091111111",
-    "+1 202-555-0143",
     "+31 20 555-0100",
     "+44 20 7946 0000",
     "+44 20 7946 0958",
@@ -98,7 +98,7 @@ _BEARER = r"(?i:\bbearer\s+[A-Za-z0-9\-._~+/]{16,}=*)"
 # and prose do not trip it.
 _BASIC = r"(?i:\bbasic\s+(?P<basic_value>[A-Za-z0-9+/]{4,}={0,2}))"
 
-_SECRETS = sorted(SECRETS, key=len, reverse=True)
+_SECRETS = sorted(set(SECRETS), key=len, reverse=True)
 _EMAIL_RE = re.compile(_EMAIL)
 _AUTHORIZATION_RE = re.compile(_AUTHORIZATION)
 _BEARER_RE = re.compile(_BEARER)
@@ -188,32 +188,37 @@ class Capture(logging.Handler):
                 yield from path.read_text(errors="replace").splitlines()
 
 
-_capture: Capture | None = None
+# A stack, not one slot: a pytester session run inline (tests/test_logs_no_pii.py) installs
+# its own capture inside the outer test's and must hand the outer one back intact.
+_installed: list[Capture] = []
 
 
 def install() -> Capture:
-    global _capture
-    _capture = Capture()
-    return _capture
+    _installed.append(Capture())
+    return _installed[-1]
 
 
-def uninstall() -> None:
-    global _capture
-    _capture = None
+def uninstall(capture: Capture) -> None:
+    _installed.remove(capture)
+
+
+def _current() -> Capture | None:
+    return _installed[-1] if _installed else None
 
 
 def captured() -> list[str]:
     """The running test's log lines so far (for tests that assert what was logged)."""
-    assert _capture is not None, "the log capture is not installed (tests/conftest.py)"
-    return list(_capture.lines)
+    capture = _current()
+    assert capture is not None, "the log capture is not installed (tests/conftest.py)"
+    return list(capture.lines)
 
 
 def watch(path: pathlib.Path) -> None:
     """Check ``path`` (a child process's log) at the end of the running test."""
-    if _capture is not None:
-        _capture.files.append(path)
+    if (capture := _current()) is not None:
+        capture.files.append(path)
 
 
 def note_token(token: str) -> None:
-    if _capture is not None:
-        _capture.tokens.add(token)
+    if (capture := _current()) is not None:
+        capture.tokens.add(token)

@@ -10,9 +10,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from bridge._proto import booking_v0_pb2 as pb
-from bridge.simulator import seed
 
-from .harness import IDENTITY_KEY, Harness, at, lease_message
+from .harness import Harness, at, lease_message
 
 SERVICE = "ext.maps.booking.partner.v0.BookingService"
 
@@ -54,13 +53,12 @@ async def test_oversized_request_is_refused_by_grpc_and_the_server_keeps_serving
     assert (await harness.lease(at(1, 10))).lease_id
 
 
-async def test_one_log_line_per_call_and_no_secrets_or_personal_data(
-    harness: Harness, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_one_log_line_per_call(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    # That no line carries a secret or the customer is checked for every test, this one
+    # included, by the autouse fixture in tests/conftest.py (rules in tests/logcheck.py).
     caplog.set_level(logging.DEBUG)
     lease = await harness.lease(at(1, 10))
-    booking = await harness.book(lease.lease_id, email="grace.hopper@example.com", given_name="Grace",
-                                 family_name="Hopper", telephone="+1 202-555-0143")
+    booking = await harness.book(lease.lease_id)
     await harness.cancel(booking.booking_id)
 
     calls = [r for r in caplog.records if r.name == "bridge.calls"]
@@ -68,14 +66,6 @@ async def test_one_log_line_per_call_and_no_secrets_or_personal_data(
         ("CreateLease", "OK"), ("CreateBooking", "OK"), ("UpdateBooking", "OK")
     ]
     assert all(isinstance(r.latency_ms, float) for r in calls)
-
-    from bridge.logs import JsonFormatter
-
-    text = "\n".join(JsonFormatter().format(r) for r in caplog.records)
-    tokens = harness.sim.live_tokens()
-    assert len(tokens) == 1  # the one token the whole flow used, so the check below means something
-    for secret in ["Grace", "Hopper", "grace.hopper", "555-0143", seed.DEMO_CLIENT_SECRET, IDENTITY_KEY, *tokens]:
-        assert secret not in text
 
 
 async def test_the_token_is_fetched_once_for_a_whole_flow(harness: Harness) -> None:
