@@ -221,7 +221,9 @@ async def test_services_list_every_offering_with_its_branch_and_resources(api):
 
 async def test_service_groups(api):
     body = (await api.get("/services/groups")).json()
-    assert {s["id"] for s in body["services"]} == {HAIRCUT, PASSPORT, CONSULTATION}
+    assert {s["id"] for s in body["services"]} == {HAIRCUT, PASSPORT, CONSULTATION, seed.COLOUR}
+    # The mapping checks and the feeds rely on one service the branch books itself.
+    assert [s["id"] for s in body["services"] if not s["onlineBookable"]] == [seed.COLOUR]
     assert set(body["services"][0]) == {"id", "name", "index", "externalDescription", "onlineBookable"}
     assert {g["services"][0]["id"] for g in body["serviceGroups"]} == {HAIRCUT, PASSPORT, CONSULTATION}
     assert all(set(g) == {"id", "name", "index", "services"} for g in body["serviceGroups"])

@@ -94,10 +94,10 @@ async def check_and_say(config: config_mod.Config, environ: Mapping[str, str] = 
         return 1
     if say_token:
         print(f"[upstream] token: issued by {config.upstream.token_url}; catalogue read")
-    for finding in report.findings:
-        print(finding.line(), file=sys.stderr)
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
+    for finding in report.findings:
+        print(finding.line(), file=sys.stderr)
     rows = [(r.merchant, r.branch, r.ok, r.with_findings) for r in report.rows]
     if rows:
         print(table(("MERCHANT", "BRANCH", "SERVICES OK", "WITH FINDINGS"), rows))

@@ -33,6 +33,7 @@ LONDON = "42d01af7-42f7-4e8a-8a36-b23011bc7d46"
 HAIRCUT = "597821ef-1212-40fb-9188-447999bdb34f"
 PASSPORT = "f7baa883-d061-4c13-adc2-d40cae33cbd3"
 CONSULTATION = "eeb4c53d-dda6-4ac9-8e48-4f219e3c6dae"
+COLOUR = "ed7247a4-7bd1-4a07-a22c-a6596ab69988"
 
 ANNA = "0adabfaf-fe62-4aee-8621-572b9b4cc92d"
 BEN = "adaeee41-89d9-49de-921c-b8f837ee847c"
@@ -133,6 +134,9 @@ SERVICES: dict[str, Service] = {
                 },
             ),
         ),
+        # The branch books it itself, after a patch test: an offering Actions Center must
+        # not be given, so the mapping checks and the feeds have one to leave out.
+        Service(COLOUR, "Colour treatment", 90, 1, "Colour after a patch test.", online_bookable=False),
     )
 }
 
@@ -156,10 +160,11 @@ OFFERINGS: dict[tuple[str, str], tuple[str, ...]] = {
     (STOCKHOLM, CONSULTATION): (ANNA, CARLA),
     (LONDON, HAIRCUT): (DAVID,),
     (LONDON, PASSPORT): (DAVID, EMMA),
+    (STOCKHOLM, COLOUR): (ANNA,),
 }
 
 SERVICE_GROUPS: tuple[ServiceGroup, ...] = (
-    ServiceGroup(HAIR_GROUP, "Hair", (HAIRCUT,)),
+    ServiceGroup(HAIR_GROUP, "Hair", (HAIRCUT, COLOUR)),
     ServiceGroup(DOCUMENTS_GROUP, "Documents", (PASSPORT,)),
     ServiceGroup(ADVICE_GROUP, "Advice", (CONSULTATION,)),
 )
