@@ -12,6 +12,7 @@ import pytest
 
 from bridge.clock import ManualClock
 from bridge.simulator import Simulator
+from bridge.simulator.google_auth import GoogleTokens
 from bridge.simulator.tokens import Tokens
 
 from . import logcheck
@@ -47,10 +48,20 @@ def _log_capture() -> Iterator[logcheck.Capture]:
         return answer
 
     Tokens.issue = issue_and_note  # type: ignore[method-assign]
+    # The same for the fake Google's access tokens.
+    google_issue = GoogleTokens.issue
+
+    def google_issue_and_note(self: GoogleTokens, *args: Any, **kwargs: Any) -> dict:
+        answer = google_issue(self, *args, **kwargs)
+        logcheck.note_token(answer["access_token"])
+        return answer
+
+    GoogleTokens.issue = google_issue_and_note  # type: ignore[method-assign]
     try:
         yield capture
     finally:
         Tokens.issue = issue  # type: ignore[method-assign]
+        GoogleTokens.issue = google_issue  # type: ignore[method-assign]
         root.removeHandler(capture)
         logcheck.uninstall(capture)
     # What session- and module-scoped fixtures logged outside any test.

@@ -98,6 +98,9 @@ _BEARER = r"(?i:\bbearer\s+[A-Za-z0-9\-._~+/]{16,}=*)"
 # and prose do not trip it.
 _BASIC = r"(?i:\bbasic\s+(?P<basic_value>[A-Za-z0-9+/]{4,}={0,2}))"
 
+# SSH names its protocol extensions like addresses ("posix-rename@openssh.com"): not mail.
+_PROTOCOL_NAMES = ("@openssh.com", "@libssh.org", "@asyncssh.com")
+
 _SECRETS = sorted(set(SECRETS), key=len, reverse=True)
 _EMAIL_RE = re.compile(_EMAIL)
 _AUTHORIZATION_RE = re.compile(_AUTHORIZATION)
@@ -135,8 +138,10 @@ def findings(line: str, extra: Iterable[str] = ()) -> list[str]:
     found = []
     if any(s in text for s in _SECRETS) or any(v and (v in line or v in text) for v in extra):
         found.append("secret")
-    if "@" in text and _EMAIL_RE.search(text):
+    if "@" in text and any(not m.group(0).lower().endswith(_PROTOCOL_NAMES) for m in _EMAIL_RE.finditer(text)):
         found.append("e-mail")
+    if "PRIVATE KEY" in text or '"private_key"' in text:
+        found.append("private key")
     if "authorization" in lower and _AUTHORIZATION_RE.search(text):
         found.append("authorization header")
     if "bearer" in lower and _BEARER_RE.search(text):

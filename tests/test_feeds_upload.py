@@ -100,20 +100,6 @@ class _Counting(asyncssh.SSHServer):
             conn.abort()
 
 
-@pytest.fixture(autouse=True)
-def _asyncssh_at_info() -> Iterator[None]:
-    # asyncssh's DEBUG lines list SFTP extensions (posix-rename@openssh.com), which the
-    # log check's e-mail rule takes for addresses. The bridge logs at INFO, where every
-    # line asyncssh writes is still checked.
-    logger = logging.getLogger("asyncssh")
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
 @pytest.fixture
 def client_key(tmp_path: pathlib.Path) -> asyncssh.SSHKey:
     key = asyncssh.generate_private_key("ssh-ed25519")
