@@ -18,6 +18,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--config", required=True, help="TOML configuration file")
     simulate = sub.add_parser("simulate", help="run the in-repo Qmatic simulator alone")
     simulate.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT (default %(default)s)")
+    simulate.add_argument("--branches", type=int, default=0, metavar="N",
+                          help="add N generated branches to the demo tenant (for benchmarks)")
+    simulate.add_argument("--days", type=int, default=7, help="days that carry slots (default %(default)s)")
+    simulate.add_argument("--latency-ms", type=float, default=0.0, metavar="MS",
+                          help="delay every answer this long, as a remote tenant would")
     sub.add_parser("demo", help="simulator + bridge on loopback, driven by a real gRPC client")
     check = sub.add_parser("check", help="validate configuration and mappings")
     check.add_argument("--config", required=True, help="TOML configuration file")
@@ -83,14 +88,18 @@ async def google_ready(google: object) -> str | None:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from .simulator import serve
+    from .simulator import seed, serve
 
     host, _, port = args.listen.rpartition(":")
     if not host or not port.isdigit():
         print(f"--listen: expected HOST:PORT, got {args.listen!r}", file=sys.stderr)
         return 2
+    if args.branches < 0 or not 1 <= args.days <= 400 or args.latency_ms < 0:
+        print("--branches, --days, --latency-ms: out of range", file=sys.stderr)
+        return 2
+    seed.enlarge(args.branches, args.days)
     logs.setup()
-    asyncio.run(serve(host, int(port)))
+    asyncio.run(serve(host, int(port), latency=args.latency_ms / 1000))
     return 0
 
 

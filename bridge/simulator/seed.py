@@ -8,6 +8,7 @@ openly by ``serve``; they protect nothing.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -183,3 +184,27 @@ def duration(service_id: str) -> dt.timedelta:
 def resources_for(branch_id: str, service_id: str) -> tuple[str, ...]:
     """The resources serving the service at the branch; empty when it is not offered there."""
     return OFFERINGS.get((branch_id, service_id), ())
+
+
+def enlarge(branches: int, days: int = DAYS_OFFERED) -> None:
+    """Grow the demo tenant for a benchmark: ``branches`` more branches, each offering the
+    demo services with resources of its own, and slots for ``days`` days. Identifiers
+    are derived, so two runs of the same size see the same tenant. Call it before any
+    Simulator is built."""
+    global DAYS_OFFERED
+    DAYS_OFFERED = days
+    namespace = uuid.UUID(DEMO_TENANT_ID)
+    for n in range(branches):
+        branch_id = str(uuid.uuid5(namespace, f"branch-{n}"))
+        BRANCHES[branch_id] = Branch(
+            branch_id, f"Branch {n}", "Europe/Stockholm",
+            {"streetName": f"Storgatan {n + 1}", "zipCode": "111 20", "city": "Stockholm", "country": "SE"},
+            {"longitude": 18.0 + n / 10000, "latitude": 59.3},
+        )
+        staff = []
+        for k in range(2):
+            resource_id = str(uuid.uuid5(namespace, f"resource-{n}-{k}"))
+            RESOURCES[resource_id] = Resource(resource_id, f"Staff {n}.{k}", branch_id)
+            staff.append(resource_id)
+        for service_id in (HAIRCUT, PASSPORT, CONSULTATION):
+            OFFERINGS[(branch_id, service_id)] = tuple(staff)

@@ -23,12 +23,15 @@ class Simulator:
         *,
         cancellation_cutoff: dt.timedelta = dt.timedelta(hours=2),
         hold_ttl: dt.timedelta = dt.timedelta(minutes=15),
+        latency: float = 0.0,
     ):
+        """``latency``: seconds every answer waits, as a remote tenant's network would."""
         self.clock: Clock = clock or SystemClock()
         self.state = State(self.clock, hold_ttl=hold_ttl, cancellation_cutoff=cancellation_cutoff)
         self.faults = Faults()
         self.requests: list[RecordedRequest] = []
         self._tokens = Tokens(self.clock)
+        self._latency = latency
         self._runner: web.AppRunner | None = None
         self._root: str | None = None
 
@@ -37,6 +40,8 @@ class Simulator:
         if self._runner is not None:
             raise RuntimeError("simulator already started")
         app = make_app(self.state, self._tokens, self.faults, self.requests)
+        if self._latency > 0:
+            app.middlewares.insert(0, _delayed(self._latency))
         # No access log: paths are harmless, but a log line per call drowns a benchmark.
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
@@ -87,9 +92,18 @@ class Simulator:
         await self.stop()
 
 
-async def serve(host: str, port: int, clock: Clock | None = None) -> None:
+def _delayed(seconds: float):
+    @web.middleware
+    async def delay(request: web.Request, handler):
+        await asyncio.sleep(seconds)
+        return await handler(request)
+
+    return delay
+
+
+async def serve(host: str, port: int, clock: Clock | None = None, *, latency: float = 0.0) -> None:
     """Run a simulator until cancelled; prints where it is and the demo credentials."""
-    sim = Simulator(clock)
+    sim = Simulator(clock, latency=latency)
     await sim.start(host, port)
     try:
         print(
