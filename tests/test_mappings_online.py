@@ -132,3 +132,40 @@ async def test_offline_problems_stop_the_online_part(
         "note: --online skipped: fix the problems above first",
     ]
     assert sim.requests == []
+
+
+async def test_an_oauth2_refusal_is_read_too_and_an_echoed_secret_is_not_printed() -> None:
+    import httpx
+
+    from bridge import config as config_mod
+    from bridge.mappings_cli.reading import Catalogues, Unreadable
+
+    def token_endpoint(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401, json={"error": "invalid_client",
+                                         "error_description": "secret s3cr3t-value does not match\nthe client"})
+
+    config = config_mod.from_dict({"upstream": {"base_url": "https://qmatic.invalid/external/v1",
+                                                "token_url": "https://qmatic.invalid/oauth2/token",
+                                                "account": "demo", "tenant_id": "t"}})
+    env = {"QMATIC_CLIENT_ID": "the-client", "QMATIC_CLIENT_SECRET": "s3cr3t-value"}
+    async with Catalogues(config, env, httpx.MockTransport(token_endpoint)) as catalogues:
+        with pytest.raises(Unreadable) as refused:
+            await catalogues.offerings("t")
+    assert str(refused.value).startswith(
+        "[upstream] token_url: https://qmatic.invalid/oauth2/token answered 401 invalid_client: "
+        "secret <client secret> does not match the client; check")
+
+
+async def test_discover_says_the_same_of_refused_credentials_and_of_missing_ones(
+    sim: Simulator, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(write_config(tmp_path, sim))
+    for name, value in {**ENV, "QMATIC_CLIENT_SECRET": "not-the-secret"}.items():
+        monkeypatch.setenv(name, value)
+    assert await asyncio.to_thread(cli.main, ["mappings", "discover", "--config", config]) == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: [upstream] token_url: {sim.token_url} answered 401 UNAUTHORIZED")
+
+    monkeypatch.delenv("QMATIC_CLIENT_ID")
+    assert await asyncio.to_thread(cli.main, ["mappings", "discover", "--config", config]) == 2
+    assert capsys.readouterr().err == "error: [upstream] client_id_env: environment variable QMATIC_CLIENT_ID is not set\n"

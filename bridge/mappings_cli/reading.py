@@ -14,10 +14,10 @@ from collections.abc import Mapping
 
 import httpx
 
+from ..app import open_upstream
 from ..config import Config
-from ..errortable import ErrorTable
 from ..failures import BridgeError
-from ..upstream import Offering, QmaticClient
+from ..upstream import Offering
 
 # The endpoint's text goes on the console: one line, and short.
 _MAX_TEXT = 200
@@ -61,8 +61,7 @@ class Catalogues:
         self._id = environ.get(config.upstream.client_id_env, "")
         self._secret = environ.get(config.upstream.client_secret_env, "")
         self._witness = _TokenWitness(config.upstream.token_url, transport)
-        self._client = QmaticClient(config.upstream, client_id=self._id, client_secret=self._secret,
-                                    errors=ErrorTable(config.upstream.error_rules), transport=self._witness)
+        self._client = open_upstream(config, environ, self._witness)
         self._read: dict[str, list[Offering]] = {}
 
     async def aclose(self) -> None:
