@@ -108,7 +108,8 @@ FAULTS = [
      "merchant does not offer)", 1),
     ("time zone of another country", 'time_zone = "Europe/London"\n', "", ERROR, "london", "time_zone",
      "default_time_zone 'Europe/Stockholm' applies, but the branch is in GB (Europe/London)", 1),
-    ("missing category", LONDON_CATEGORY, LONDON_CATEGORY.split("\n")[1], WARNING, "london", "category", "[feeds] default_category is empty", 0),
+    ("missing category", LONDON_CATEGORY, LONDON_CATEGORY.split("\n")[1], WARNING, "london", "category",
+     "[feeds] default_category is empty", 0),
 ]
 
 

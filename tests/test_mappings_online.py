@@ -168,4 +168,5 @@ async def test_discover_says_the_same_of_refused_credentials_and_of_missing_ones
 
     monkeypatch.delenv("QMATIC_CLIENT_ID")
     assert await asyncio.to_thread(cli.main, ["mappings", "discover", "--config", config]) == 2
-    assert capsys.readouterr().err == "error: [upstream] client_id_env: environment variable QMATIC_CLIENT_ID is not set\n"
+    assert capsys.readouterr().err == (
+        "error: [upstream] client_id_env: environment variable QMATIC_CLIENT_ID is not set\n")

@@ -61,7 +61,8 @@ class Report:
 @dataclass(frozen=True)
 class Rules:
     default_category: str = ""
-    # With the merchants feed uploaded, a merchant without a category breaks the upload.
+    # With the merchants feed uploaded, a merchant without a category reaches Google with an
+    # empty one, which Google's merchants feed does not accept.
     feeds_upload: bool = False
 
 
@@ -71,8 +72,9 @@ def check(mapper: Mapper, catalogues: Mapping[str, list[Offering] | str], rules:
     seen: dict[tuple[str, str], str] = {}
     for merchant_id, mapping in sorted(mapper.merchants.items()):
         tenant = mapping.tenant_id or mapper.default_tenant
-        _mapped(report, mapper, merchant_id, mapping, catalogues.get(tenant, []), rules, seen.get((tenant, mapping.branch_id)))
-        seen.setdefault((tenant, mapping.branch_id), merchant_id)
+        key = (tenant, mapping.branch_id)
+        _mapped(report, mapper, merchant_id, mapping, catalogues.get(tenant, []), rules, seen.get(key))
+        seen.setdefault(key, merchant_id)
     default = catalogues.get(mapper.default_tenant, [])
     if not isinstance(default, str):
         mapped = {branch for tenant, branch in seen if tenant == mapper.default_tenant}
@@ -106,7 +108,8 @@ def _mapped(report: Report, mapper: Mapper, merchant_id: str, m: MerchantMapping
         for service_id, guid in sorted(m.services.items()):
             offering = offered.get(guid)
             if offering is None:
-                say(ERROR, f"services.{_key(service_id)}", f"{guid} is not offered at {branch!r}{_elsewhere(catalogue, guid)}")
+                say(ERROR, f"services.{_key(service_id)}",
+                    f"{guid} is not offered at {branch!r}{_elsewhere(catalogue, guid)}")
             elif why := why_not(offering):
                 say(ERROR, f"services.{_key(service_id)}",
                     f"{offering.service_name!r} cannot be booked through Actions Center: {why}")
