@@ -16,18 +16,20 @@ from ..upstream import Offering, QmaticClient
 from .models import Slot, Target
 
 
-def unbookable(offering: Offering) -> str | None:
-    """Why Actions Center cannot book this service here, or None if it can: a booking
-    from Google brings a name, an e-mail and a phone number, nothing more."""
+def unbookable(offering: Offering) -> list[str]:
+    """Every reason Actions Center cannot book this service here; empty if it can. A
+    booking from Google brings a name, an e-mail and a phone number, nothing more. The
+    feeds leave such services out and `mappings check` names the reasons."""
+    found = []
     if not offering.online_bookable:
-        return "not bookable online"
+        found.append("not bookable online")
     if offering.date_of_birth_required:
-        return "requires a date of birth"
+        found.append("requires a date of birth")
     if offering.required_information_questions:
-        return "requires answers to information questions"
+        found.append(f"requires answers to information questions ({offering.required_information_questions})")
     if offering.screening_questions:
-        return "asks screening questions"
-    return None
+        found.append(f"asks screening questions ({offering.screening_questions})")
+    return found
 
 
 class Catalogue:

@@ -56,7 +56,7 @@ def plan(mapper: Mapper, offerings: Iterable[Offering]) -> list[PlannedMerchant]
 
 
 def _services(mapping: MerchantMapping | None, here: list[Offering]) -> Iterable[PlannedService]:
-    offered = {o.service_id: o for o in here if unbookable(o) is None}
+    offered = {o.service_id: o for o in here if not unbookable(o)}
     if mapping is not None and mapping.services is not None:
         pairs = sorted(mapping.services.items())
     else:
