@@ -30,7 +30,7 @@ from .google_auth import FakeServiceAccount, GoogleTokens
 from .google_errors import ApiError, OAuthError, error_body
 from .google_parse import PublishedSlot
 from .middleware import Handler, RecordedRequest, injecting, recording
-from .server import _url_host
+from .listening import close, listen
 
 TOKEN_PATH = "/token"
 API_PREFIX = "/v1alpha/"
@@ -77,24 +77,13 @@ class FakeGoogle:
         """Listen on host:port (0 picks a free port); returns ``base_url``."""
         if self._runner is not None:
             raise RuntimeError("fake Google already started")
-        runner = web.AppRunner(self._app(), access_log=None, shutdown_timeout=2.0)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, host.strip("[]"), port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        self._root = f"http://{_url_host(host)}:{runner.addresses[0][1]}"
+        self._runner, self._root = await listen(self._app(), host, port)
         return self._root
 
     async def stop(self) -> None:
-        if self._runner is None:
-            return
-        # A hanging request would hold the shutdown for its whole timeout.
-        self.faults.release_hangs()
-        runner, self._runner = self._runner, None
-        await runner.cleanup()
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await close(runner, self.faults)
 
     async def __aenter__(self) -> FakeGoogle:
         await self.start()

@@ -11,6 +11,7 @@ from ..clock import Clock, SystemClock
 from . import seed
 from .app import make_app
 from .faults import Faults
+from .listening import close, listen
 from .middleware import API_PREFIX, TOKEN_PATH, RecordedRequest
 from .state import State
 from .tokens import Tokens
@@ -42,26 +43,13 @@ class Simulator:
         app = make_app(self.state, self._tokens, self.faults, self.requests)
         if self._latency > 0:
             app.middlewares.insert(0, _delayed(self._latency))
-        # No access log: paths are harmless, but a log line per call drowns a benchmark.
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
-        await runner.setup()
-        try:
-            # "[::1]" is how a URL writes an IPv6 host; the socket wants it bare.
-            await web.TCPSite(runner, host.strip("[]"), port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        self._root = f"http://{_url_host(host)}:{runner.addresses[0][1]}"
+        self._runner, self._root = await listen(app, host, port)
         return self._root
 
     async def stop(self) -> None:
-        if self._runner is None:
-            return
-        # Hanging requests would hold the shutdown for its whole timeout; let them drop now.
-        self.faults.release_hangs()
-        runner, self._runner = self._runner, None
-        await runner.cleanup()
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await close(runner, self.faults)
 
     @property
     def root_url(self) -> str:
@@ -115,12 +103,3 @@ async def serve(host: str, port: int, clock: Clock | None = None, *, latency: fl
         await asyncio.Event().wait()
     finally:
         await sim.stop()
-
-
-def _url_host(host: str) -> str:
-    # A wildcard address is where we listen, not where a client can connect.
-    if host in ("", "0.0.0.0"):
-        return "127.0.0.1"
-    if host == "::":
-        return "[::1]"
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
