@@ -97,10 +97,8 @@ async def floor(sim: Simulator, requests: list, concurrency: int) -> float:
 
 async def main(args: argparse.Namespace) -> list[dict]:
     results = []
-    grown = 0
     for branches in sorted(args.branches):
-        seed.enlarge(branches - grown, args.days)
-        grown = branches
+        seed.enlarge(branches, args.days)
         sim = Simulator(latency=args.latency_ms / 1000)
         await sim.start()
         try:

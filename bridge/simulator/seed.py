@@ -187,9 +187,10 @@ def resources_for(branch_id: str, service_id: str) -> tuple[str, ...]:
 
 
 def enlarge(branches: int, days: int = DAYS_OFFERED) -> None:
-    """Grow the demo tenant for a benchmark: ``branches`` more branches, each offering the
-    demo services with resources of its own, and slots for ``days`` days. Identifiers
-    are derived, so two runs of the same size see the same tenant. Call it before any
+    """Grow the demo tenant for a benchmark to ``branches`` generated branches besides the
+    demo ones (growing again to a larger number adds the difference), each offering the
+    demo services with resources of its own, and slots for ``days`` days. Identifiers are
+    derived, so two runs of the same size see the same tenant. Call it before any
     Simulator is built."""
     global DAYS_OFFERED
     DAYS_OFFERED = days
