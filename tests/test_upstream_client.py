@@ -524,8 +524,13 @@ async def test_logs_carry_no_secrets_or_personal_data(client, router, caplog):
     for text in texts:
         for secret in forbidden:
             assert secret not in text
-    upstream_lines = [r.getMessage() for r in caplog.records if r.name == "bridge.upstream"]
-    assert upstream_lines[0].startswith("POST /oauth2/token 200 ")
-    assert upstream_lines[1].startswith("PUT /external/v1/reservations/appt-1 201 ")
-    assert upstream_lines[2].startswith("PUT /external/v1/appointments/appt-1/customer 400 ")
-    assert len(upstream_lines) == 3
+    upstream_lines = [r for r in caplog.records if r.name == "bridge.upstream"]
+    # Operations are path templates: ids (here appt-1) never make a metric label or a log field.
+    assert [(r.getMessage(), r.operation, r.status) for r in upstream_lines] == [
+        ("POST token 200", "POST token", "200"),
+        ("PUT /reservations/{id} 201", "PUT /reservations/{id}", "201"),
+        ("PUT /appointments/{id}/customer 400", "PUT /appointments/{id}/customer", "400"),
+    ]
+    assert all(isinstance(r.latency_ms, float) for r in upstream_lines)
+    # A success is DEBUG (the watcher alone makes up to 5 a second); anything else INFO.
+    assert [r.levelname for r in upstream_lines] == ["DEBUG", "DEBUG", "INFO"]

@@ -14,9 +14,10 @@ import httpx
 
 from ..errortable import ErrorTable
 from ..failures import BridgeError, Cause, OutcomeUnknown
+from ..metrics import Metrics
 from . import _models as m
 from ._errors import NOUNS, error_for
-from ._exchange import budget, capped, send
+from ._exchange import budget, capped, send, template
 from ._retry import RETRY_STATUSES, RetryableAnswer, never_left, policy
 from ._token import TokenSource
 
@@ -45,8 +46,11 @@ class QmaticClient:
         errors: ErrorTable | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        metrics: Metrics | None = None,
     ):
+        """``metrics``: where every exchange is counted (the Bridge's; a private one if None)."""
         self._config = config
+        self._metrics = metrics if metrics is not None else Metrics()
         self._errors = errors if errors is not None else ErrorTable(config.error_rules)
         self._timeout = httpx.Timeout(
             connect=config.connect_timeout,
@@ -63,6 +67,7 @@ class QmaticClient:
             client_secret=client_secret,
             timeout=self._timeout,
             monotonic=monotonic,
+            metrics=self._metrics,
         )
         # How retries wait; tests swap it to run without real pauses.
         self._sleep: Callable[[float], Any] = asyncio.sleep
@@ -244,7 +249,8 @@ class QmaticClient:
             params=request.params,
             timeout=capped(self._timeout, allowed),
         )
-        return await send(self._http, built, allowed)
+        operation = template(request.method, request.path)
+        return await send(self._http, built, allowed, operation=operation, metrics=self._metrics)
 
     def _parse(self, response: httpx.Response, operation: str, parse: Callable[[Any], T]) -> T:
         try:

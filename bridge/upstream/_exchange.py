@@ -1,8 +1,14 @@
-"""One HTTP exchange under a time budget, logged as one DEBUG line.
+"""One HTTP exchange under a time budget: counted, timed and logged as one line.
 
-The log line names the method, the path (ids included: they are GUIDs, not personal
-data), the status and the latency. It never carries headers or bodies, which hold the
-token, the Basic credentials and the customer's details.
+The line names the operation (method and path template, ids replaced: "GET
+/appointments/{id}"), the status (HTTP status, or the transport failure) and the latency,
+with the id of the call that caused it (bridge.reqid). It never carries headers or
+bodies, which hold the token, the Basic credentials and the customer's details.
+
+A 2xx answer is logged at DEBUG: the watcher alone reads up to
+``max_upstream_reads_per_second`` bookings a second, and successes are what the metrics
+count. Anything else is logged at INFO, so the upstream side of a failed call is in the
+log at the default level.
 """
 
 from __future__ import annotations
@@ -13,8 +19,9 @@ import time
 
 import httpx
 
-from .. import deadline
+from .. import deadline, reqid
 from ..failures import BridgeError, Cause
+from ..metrics import Metrics
 
 log = logging.getLogger("bridge.upstream")
 
@@ -52,7 +59,21 @@ def capped(timeout: httpx.Timeout, allowed: float | None) -> httpx.Timeout:
     )
 
 
-async def send(http: httpx.AsyncClient, request: httpx.Request, allowed: float | None) -> httpx.Response:
+# Path segments that are words of Qmatic's API; any other segment is an id.
+_WORDS = frozenset({"services", "groups", "timeslots", "reservations", "appointments", "search", "customer",
+                    "reschedule"})
+
+
+def template(method: str, path: str) -> str:
+    """``method`` and ``path`` (relative to the base URL) with every id replaced by {id}:
+    a bounded set of names for labels and logs, whatever ids pass through."""
+    segments = ("{id}" if segment and segment not in _WORDS else segment for segment in path.split("/"))
+    return f"{method} {'/'.join(segments)}"
+
+
+async def send(
+    http: httpx.AsyncClient, request: httpx.Request, allowed: float | None, *, operation: str, metrics: Metrics
+) -> httpx.Response:
     """Send ``request`` (built with timeouts already ``capped`` to ``allowed``)."""
     # httpx limits each phase; the guard limits their sum. It gets a sliver more than the
     # phases so a stalled connect surfaces as httpx's ConnectTimeout (provably unsent)
@@ -63,18 +84,24 @@ async def send(http: httpx.AsyncClient, request: httpx.Request, allowed: float |
         async with asyncio.timeout(guard):
             response = await http.send(request)
     except TimeoutError:
-        _log(request, "deadline", started)
+        _observe(operation, "deadline", started, metrics)
         raise AttemptTimedOut("the attempt ran out of the caller's time", request=request) from None
     except httpx.TransportError as exc:
-        _log(request, type(exc).__name__, started)
+        _observe(operation, type(exc).__name__, started, metrics)
         raise
-    _log(request, str(response.status_code), started)
+    _observe(operation, str(response.status_code), started, metrics)
     return response
 
 
-def _log(request: httpx.Request, outcome: str, started: float) -> None:
-    elapsed_ms = (time.perf_counter() - started) * 1000
-    log.debug("%s %s %s %.0fms", request.method, request.url.path, outcome, elapsed_ms)
+def _observe(operation: str, status: str, started: float, metrics: Metrics) -> None:
+    elapsed = time.perf_counter() - started
+    metrics.upstream_requests.labels(operation, status).inc()
+    metrics.upstream_seconds.labels(operation).observe(elapsed)
+    level = logging.DEBUG if status.startswith("2") else logging.INFO
+    fields = {"operation": operation, "status": status, "latency_ms": round(elapsed * 1000, 2)}
+    if (request_id := reqid.current()) is not None:
+        fields["request_id"] = request_id
+    log.log(level, "%s %s", operation, status, extra=fields)
 
 
 def _min(value: float | None, cap: float) -> float:

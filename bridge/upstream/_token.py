@@ -9,6 +9,7 @@ from collections.abc import Callable
 import httpx
 
 from ..failures import BridgeError, Cause
+from ..metrics import Metrics
 from ._exchange import budget, capped, send
 
 SCOPES = (
@@ -21,6 +22,8 @@ SCOPES = (
 # between our check and Qmatic's.
 EARLY_REFRESH = 60.0
 DEFAULT_LIFETIME = 3600.0
+# The token endpoint is not under the API's base URL; this names it in logs and metrics.
+OPERATION = "POST token"
 
 
 class TokenUnavailable(BridgeError):
@@ -41,8 +44,11 @@ class TokenSource:
         client_secret: str,
         timeout: httpx.Timeout,
         monotonic: Callable[[], float],
+        metrics: Metrics,
     ):
         self._http = http
+        self._fetches = metrics.token_fetches
+        self._metrics = metrics
         self._url = url
         self._timeout = timeout
         self._monotonic = monotonic
@@ -95,19 +101,27 @@ class TokenSource:
             timeout=capped(self._timeout, allowed),
         )
         try:
-            response = await send(self._http, request, allowed)
+            response = await send(self._http, request, allowed, operation=OPERATION, metrics=self._metrics)
         except httpx.TransportError as exc:
+            self._fetches.labels("unreachable").inc()
             raise TokenUnavailable(f"upstream token endpoint unreachable ({type(exc).__name__})") from exc
         status = response.status_code
         if status in (400, 401, 403):
+            self._fetches.labels("refused").inc()
             raise BridgeError(
                 Cause.INTERNAL,
                 f"upstream rejected the bridge's client credentials (token endpoint answered {status});"
                 " check the client id, client secret and account",
             )
         if status != 200:
+            self._fetches.labels("failed").inc()
             raise TokenUnavailable(f"upstream token endpoint answered {status}")
-        token, lifetime = _parse(response)
+        try:
+            token, lifetime = _parse(response)
+        except BridgeError:
+            self._fetches.labels("malformed").inc()
+            raise
+        self._fetches.labels("ok").inc()
         self._token = token
         self._expires_at = self._monotonic() + lifetime - min(EARLY_REFRESH, lifetime / 2)
         return token
