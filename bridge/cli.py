@@ -7,14 +7,17 @@ import asyncio
 import logging
 import sys
 
-from . import logs
+from . import exitcodes, logs
 from .inventory.feeds import cli as feeds_cli
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="booking-bridge", description=__doc__)
+    parser = argparse.ArgumentParser(prog="booking-bridge", description=__doc__, epilog=exitcodes.EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="serve the booking API until SIGTERM/SIGINT")
+    serve = sub.add_parser("serve", help="serve the booking API until SIGTERM/SIGINT; SIGHUP reloads",
+                           epilog=exitcodes.EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     serve.add_argument("--config", required=True, help="TOML configuration file")
     simulate = sub.add_parser("simulate", help="run the in-repo Qmatic simulator alone")
     simulate.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT (default %(default)s)")
@@ -28,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--config", required=True, help="TOML configuration file")
     check.add_argument("--online", action="store_true",
                        help="then ask Qmatic for a token and check every mapping against its catalogue")
+    check.add_argument("--skip-listen", action="store_true",
+                       help="do not try the listening addresses (a running bridge holds them: use before a SIGHUP)")
+    _add_healthcheck(sub)
     outbox = sub.add_parser("outbox", help="the booking notifications for Google: counts, and the ones not delivered")
     outbox.add_argument("--config", required=True, help="TOML configuration file")
     outbox.add_argument("--state", choices=("pending", "sent", "dropped", "dead"), default="dead",
@@ -39,21 +45,33 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _COMMANDS[args.command](args)
     except KeyboardInterrupt:
-        return 130
+        return exitcodes.INTERRUPTED
+
+
+def _version() -> str:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("booking-bridge")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
 
 
 def _serve(args: argparse.Namespace) -> int:
     from . import config as config_mod
-    from .app import Bridge
+    from . import startup
     from .server import serve_until_signalled
 
     logs.setup()
     try:
         config = config_mod.load(args.config)
-        bridge = Bridge.open(config)
+        bridge = startup.open_bridge(config)
     except config_mod.ConfigError as exc:
         _print_problems(exc.problems)
-        return 2
+        return exitcodes.CONFIG
+    except exitcodes.StartupFailure as exc:
+        _print_problems(exc.problems)
+        return exc.code
 
     async def run() -> int:
         try:
@@ -63,8 +81,11 @@ def _serve(args: argparse.Namespace) -> int:
                     _print_problems([problem])
                     return 2
                 bridge.inventory.start()
-            await serve_until_signalled(bridge.core, config)
+            await serve_until_signalled(bridge.core, config, bridge.inventory)
             return 0
+        except exitcodes.StartupFailure as exc:  # an address taken since the preflight, say
+            _print_problems(exc.problems)
+            return exc.code
         finally:
             await bridge.aclose()
 
@@ -122,6 +143,11 @@ def _check(args: argparse.Namespace) -> int:
         config = exc.partial
     merchants = 0
     if config is not None:  # go on with what could be read, so every problem shows at once
+        if not problems:  # addresses, TLS files and store: what serve would stumble on
+            from .server import resolved_server_config
+            from .startup import preflight
+
+            problems += preflight(config, resolved_server_config(config), listen=not args.skip_listen).lines
         problems += config_mod.check_environment(config)
         try:
             merchants = len(build_mapper(config).merchants)
@@ -144,6 +170,7 @@ def _check(args: argparse.Namespace) -> int:
 async def _check_google(config: object) -> list[str]:
     """The key file, the token endpoint, and whether the read budget keeps the promise."""
     import os
+    import sqlite3
 
     from . import config as config_mod
     from .app import open_google
@@ -171,7 +198,10 @@ async def _check_google(config: object) -> list[str]:
     if store_path.is_file():
         import time
 
-        store = SqliteStore(store_path)
+        try:
+            store = SqliteStore(store_path)
+        except sqlite3.Error:
+            return problems  # the store check says what is wrong with it
         try:
             watched = await store.watched_count(time.time())
         finally:
@@ -181,6 +211,18 @@ async def _check_google(config: object) -> list[str]:
         if problem:
             problems.append(problem)
     return problems
+
+
+def _add_healthcheck(sub: argparse._SubParsersAction) -> None:
+    from .healthcheck import add_parser
+
+    add_parser(sub)
+
+
+def _healthcheck(args: argparse.Namespace) -> int:
+    from .healthcheck import run
+
+    return run(args)
 
 
 def _add_record(sub: argparse._SubParsersAction) -> None:
@@ -310,6 +352,7 @@ _COMMANDS = {
     "record": _record,
     "feeds": lambda args: feeds_cli.run(args),
     "mappings": _mappings,
+    "healthcheck": _healthcheck,
 }
 
 

@@ -16,6 +16,7 @@ from dataclasses import MISSING as _MISSING
 from dataclasses import dataclass, field
 from typing import Any
 
+from .envfile import EnvFileError, overlay
 from .errortable import UpstreamRule, rule_from_mapping
 
 
@@ -35,6 +36,9 @@ class TlsConfig:
     # When set, clients must present a certificate chaining to these roots (mutual TLS,
     # which Google uses for gRPC booking servers).
     client_ca_file: str | None = None
+    # With client_ca_file: the names (DNS subject alternative name, else common name) a
+    # client certificate must carry; the CA may sign for others too. Empty: any name.
+    allowed_client_names: tuple[str, ...] = ("mapsbooking.businesslink-3.net",)
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,9 @@ class RestAuthConfig:
     password_env: str
     next_username: str = ""
     next_password_env: str = ""
+    # A NAME=value file (relative to this file) whose variables win over the environment,
+    # read at start and on SIGHUP: how the passwords rotate without a restart.
+    env_file: str = ""
 
     def credentials(self, environ: Mapping[str, str] = os.environ) -> list[tuple[str, str]]:
         pairs = [(self.username, environ.get(self.password_env, ""))]
@@ -265,6 +272,10 @@ def _check_values(sections: dict[str, Any], problems: list[str]) -> None:
         problems.append(f"[server] rest_listen: expected HOST:PORT, got {server.rest_listen!r}")
     if server.rest_listen and server.rest_auth is None:
         problems.append("[server.rest_auth]: required when rest_listen is set (Google calls with HTTP Basic auth)")
+    names = server.tls.allowed_client_names if server.tls is not None else ()
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and n for n in names):
+        problems.append("[server.tls] allowed_client_names: expected an array of names, such as "
+                        '["mapsbooking.businesslink-3.net"]')
     auth = server.rest_auth
     if auth is not None and bool(auth.next_username) != bool(auth.next_password_env):
         problems.append("[server.rest_auth] next_username, next_password_env: set both or neither")
@@ -337,9 +348,14 @@ def check_environment(config: Config, environ: Mapping[str, str] = os.environ) -
         problems.append(f"[booking] identity_key_env: environment variable {var} must hold a key of at least 16 characters")
     auth = config.server.rest_auth
     if config.server.rest_listen and auth is not None:
+        rest_environ = environ
+        try:
+            rest_environ = overlay(environ, config.resolve(auth.env_file) if auth.env_file else None)
+        except EnvFileError as exc:
+            problems.append(f"[server.rest_auth] env_file: {exc}")
         for key in ("password_env", "next_password_env"):
             var = getattr(auth, key)
-            if var and not environ.get(var):
+            if var and not rest_environ.get(var):
                 problems.append(f"[server.rest_auth] {key}: environment variable {var} is not set")
     tls = config.server.tls
     if tls is not None:

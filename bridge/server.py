@@ -7,22 +7,29 @@ import asyncio
 import dataclasses
 import logging
 import signal
-import ssl
 import os
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
+from . import exitcodes, reflection
 from ._proto import booking_v0_pb2, booking_v2_pb2
-from .config import Config, ServerConfig, TlsConfig
+from .config import Config, ServerConfig
 from .core import BookingCore
-from .fronts import rest, v0, v2
+from .exitcodes import StartupFailure
+from .fronts import _credentials, rest, v0, v2
+from .fronts._peer import AllowedClients
 from .fronts.grpc_support import register
 from .fronts.v3_api import V3Api
+from .reload import Reloader
+from .tls import ServerTls
+
+if TYPE_CHECKING:
+    from .inventory import Inventory
 
 log = logging.getLogger("bridge.server")
 
@@ -39,11 +46,21 @@ class BridgeServer:
         rest_credentials: Sequence[tuple[str, str]] = (),
     ):
         self._config = config
+        # Built before anything listens: files that do not load stop the start (TlsError).
+        self.tls = ServerTls(config.tls) if config.tls is not None else None
+        # Under mutual TLS, which certificate names may call (the names can change on SIGHUP).
+        self.allowed_clients = None
+        if self.tls is not None and self.tls.requires_client_certificate and config.tls is not None:
+            self.allowed_clients = AllowedClients(config.tls.allowed_client_names)
         self.server = grpc.aio.server(
+            interceptors=[self.allowed_clients] if self.allowed_clients else [],
             options=[
                 # Booking requests are small; a big one is an attack or a bug.
                 ("grpc.max_receive_message_length", 64 * 1024),
-            ]
+                # gRPC shares a port with any process that asks by default: a second bridge
+                # on the same address would silently take half the calls instead of failing.
+                ("grpc.so_reuseport", 0),
+            ],
         )
         limit = config.default_deadline_seconds
         v0_service = booking_v0_pb2.DESCRIPTOR.services_by_name["BookingService"]
@@ -54,51 +71,59 @@ class BridgeServer:
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.services = [v0_service.full_name, v2_service.full_name]
-        reflection.enable_server_reflection(
-            [*self.services, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
-            self.server,
-        )
+        reflection.enable(self.server, [*self.services, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name])
         self.port = 0
         self._rest: web.AppRunner | None = None
         self.rest_port = 0
+        # Replaced in place on SIGHUP; the REST front reads it on every request.
+        self.rest_credentials = _credentials.BasicCredentials(rest_credentials)
         if config.rest_listen:
             v3_api = V3Api(core, front="v3", availability_budget=availability_budget)
             self._rest = web.AppRunner(
-                rest.make_app(v3_api, credentials=rest_credentials, prefix=config.rest_path_prefix, default_deadline=limit),
+                rest.make_app(v3_api, credentials=self.rest_credentials, prefix=config.rest_path_prefix, default_deadline=limit),
                 access_log=None,  # the front logs one redacted line per call itself
                 shutdown_timeout=config.shutdown_grace_seconds,
             )
 
+    @property
+    def serves_rest(self) -> bool:
+        return self._rest is not None
+
     async def start(self, listen: str | None = None) -> int:
         address = listen or self._config.grpc_listen
-        tls = self._config.tls
-        if tls is None:
-            self.port = self.server.add_insecure_port(address)
-        else:
-            self.port = self.server.add_secure_port(address, _credentials(tls))
+        try:
+            if self.tls is None:
+                self.port = self.server.add_insecure_port(address)
+            else:
+                self.port = self.server.add_secure_port(address, self.tls.grpc_credentials())
+        except RuntimeError:  # gRPC's way of saying the bind failed
+            self.port = 0
         if self.port == 0:
-            raise OSError(f"could not listen on {address}")
+            raise ListenError(f"[server] grpc_listen: cannot listen on {address} (in use, or not an address here)")
         await self.server.start()
         if self._rest is not None:
-            self.rest_port = await self._start_rest()
+            try:
+                self.rest_port = await self._start_rest()
+            except ListenError:
+                await self.server.stop(None)
+                raise
         for name in ("", *self.services):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("serving", extra={"address": address, "port": self.port, "tls": tls is not None})
+        log.info("serving", extra={"address": address, "port": self.port, "tls": self.tls is not None})
         return self.port
 
     async def _start_rest(self) -> int:
         assert self._rest is not None
         host, _, port = self._config.rest_listen.rpartition(":")
         await self._rest.setup()
-        tls = self._config.tls
-        context = None
-        if tls is not None:
-            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            context.load_cert_chain(tls.cert_file, tls.key_file)
+        context = self.tls.rest_context() if self.tls is not None else None
         site = web.TCPSite(self._rest, host.strip("[]"), int(port), ssl_context=context)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            raise ListenError(f"[server] rest_listen: cannot listen on {self._config.rest_listen}: {exc.strerror}") from None
         bound = self._rest.addresses[0][1]
-        log.info("serving REST", extra={"address": self._config.rest_listen, "port": bound, "tls": tls is not None})
+        log.info("serving REST", extra={"address": self._config.rest_listen, "port": bound, "tls": context is not None})
         return bound
 
     async def stop(self, grace: float | None = None) -> None:
@@ -111,27 +136,18 @@ class BridgeServer:
 
     @classmethod
     def from_config(cls, core: BookingCore, config: Config, environ: Mapping[str, str] = os.environ) -> BridgeServer:
-        auth = config.server.rest_auth
         return cls(
             core,
             resolved_server_config(config),
             availability_budget=config.booking.availability_budget_seconds,
-            rest_credentials=auth.credentials(environ) if auth else (),
+            rest_credentials=_credentials.from_config(config, environ),
         )
 
 
-def _credentials(tls: TlsConfig) -> grpc.ServerCredentials:
-    with open(tls.cert_file, "rb") as f:
-        chain = f.read()
-    with open(tls.key_file, "rb") as f:
-        key = f.read()
-    roots = None
-    if tls.client_ca_file:
-        with open(tls.client_ca_file, "rb") as f:
-            roots = f.read()
-    return grpc.ssl_server_credentials(
-        [(key, chain)], root_certificates=roots, require_client_auth=roots is not None
-    )
+class ListenError(StartupFailure):
+    """One line: the address a front could not listen on."""
+
+    code = exitcodes.LISTEN
 
 
 def resolved_server_config(config: Config) -> ServerConfig:
@@ -149,13 +165,14 @@ def resolved_server_config(config: Config) -> ServerConfig:
     return dataclasses.replace(config.server, tls=resolved)
 
 
-async def serve_until_signalled(core: BookingCore, config: Config) -> None:
+async def serve_until_signalled(core: BookingCore, config: Config, inventory: Inventory | None = None) -> None:
     server = BridgeServer.from_config(core, config)
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, Reloader(config, server, core, inventory).reload)
     await stop.wait()
     log.info("signal received; shutting down")
     await server.stop()

@@ -25,6 +25,7 @@ from .._proto import booking_v3_pb2 as pb
 from ..errortable import V3_HTTP, V3_HTTP_BY_METHOD
 from ..failures import BridgeError, Cause
 from . import _calllog
+from ._credentials import BasicCredentials
 from .v3_api import V3Api
 
 log = logging.getLogger("bridge.fronts")
@@ -47,7 +48,7 @@ METHODS: dict[str, tuple[type[Message], Handler]] = {
 def make_app(
     api: V3Api,
     *,
-    credentials: Sequence[tuple[str, str]],
+    credentials: Sequence[tuple[str, str]] | BasicCredentials,
     prefix: str = "",
     default_deadline: float = 10.0,
 ) -> web.Application:
@@ -117,12 +118,13 @@ def _parse(cls: type[Message], body: bytes) -> Message:
     return message
 
 
-def _basic_auth(credentials: Sequence[tuple[str, str]]) -> Any:
-    accepted = [(user.encode(), password.encode()) for user, password in credentials]
+def _basic_auth(credentials: Sequence[tuple[str, str]] | BasicCredentials) -> Any:
+    # A BasicCredentials is read per request, so a reload (SIGHUP) takes effect at once.
+    accepted = credentials if isinstance(credentials, BasicCredentials) else BasicCredentials(credentials)
 
     @web.middleware
     async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-        if not _authorized(request.headers.get("Authorization", ""), accepted):
+        if not _authorized(request.headers.get("Authorization", ""), accepted.pairs):
             _calllog.call(request.path, 401, time.perf_counter())
             return web.Response(
                 status=401,

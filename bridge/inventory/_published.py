@@ -25,12 +25,13 @@ class PublishedSlots:
     def __init__(self, availability: Availability, catalogue: Catalogue, mapper: Mapper, clock: Clock):
         self._availability = availability
         self._catalogue = catalogue
-        self._mapper = mapper
+        # Public: a reload (SIGHUP) puts a new mapping here.
+        self.mapper = mapper
         self._clock = clock
 
     async def day(self, merchant_id: str, service_id: str, day: dt.date) -> AvailabilityWindow:
         """The whole local day's slots: what Google must show for it, and nothing else."""
-        target = self._mapper.resolve(merchant_id, service_id)
+        target = self.mapper.resolve(merchant_id, service_id)
         zone = zoneinfo.ZoneInfo(target.time_zone)
         start = dt.datetime.combine(day, dt.time(0), zone)
         end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), zone)
@@ -38,7 +39,7 @@ class PublishedSlots:
         now = self._clock.now()
         slots: list[OpenSlot] = []
         if offering is not None and offering.online_bookable:
-            for staff_id, resource_id in staff_of(self._mapper, merchant_id, offering):
+            for staff_id, resource_id in staff_of(self.mapper, merchant_id, offering):
                 staffed = dataclasses.replace(target, resource_id=resource_id)
                 name = offering.resource_names.get(resource_id, "") if resource_id and staff_id else ""
                 for begin, finish in await self._availability.free(staffed, day):

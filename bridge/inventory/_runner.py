@@ -46,8 +46,8 @@ class Inventory:
             store, google, clock, max_attempts=config.max_notification_attempts, keep_days=config.keep_sent_days
         )
         ctx = core.context
-        published = PublishedSlots(ctx.availability, ctx.catalogue, mapper, clock)
-        self.updates = AvailabilityUpdates(published, google, clock, coalesce=config.availability_coalesce_seconds)
+        self.published = PublishedSlots(ctx.availability, ctx.catalogue, mapper, clock)
+        self.updates = AvailabilityUpdates(self.published, google, clock, coalesce=config.availability_coalesce_seconds)
         core.context.on_slots_changed.append(self.updates.changed)
         self._task: asyncio.Task[None] | None = None
 

@@ -11,7 +11,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-ACTIONS = ("drop_before", "drop_after", "status", "hang")
+# "pause" holds the request until release_hangs() and then answers it as usual: a call kept
+# in flight for as long as a test needs, which then succeeds.
+ACTIONS = ("drop_before", "drop_after", "status", "hang", "pause")
 DEFAULT_BODY = {"errorCode": "INTERNAL", "message": "injected"}
 
 

@@ -66,6 +66,9 @@ def injecting(faults: Faults) -> Any:
             if fault.status in (204, 304):  # these may carry no body
                 return web.Response(status=fault.status, headers=fault.headers)
             return web.json_response(fault.body, status=fault.status, headers=fault.headers)
+        if fault.action == "pause":
+            await faults.wait_released()
+            return await handler(request)
         # Reading the body first makes the close a clean FIN: unread bytes would turn it
         # into a reset, and the client would see a different error from run to run.
         await _read_quietly(request)

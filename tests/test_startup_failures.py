@@ -1,0 +1,211 @@
+"""What keeps `booking-bridge serve` from starting is one `error:` line and a documented exit
+code, never a traceback; `booking-bridge check` finds each of them first.
+
+Every case runs the real console entry point as a child process (bounded by a timeout, after
+which subprocess.run kills and reaps it) on a configuration that `check` accepts until the
+one fault is put in."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from bridge import exitcodes
+
+from .harness import ENV
+from .pki import Authority
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclasses.dataclass
+class Setup:
+    folder: pathlib.Path
+    grpc: str
+    rest: str
+    tls: dict[str, str] | None = None
+    store: str = "bridge.sqlite3"
+
+    def write(self) -> pathlib.Path:
+        config = self.folder / "bridge.toml"
+        tls = "".join(f'{key} = "{value}"\n' for key, value in (self.tls or {}).items())
+        config.write_text(
+            f'[server]\ngrpc_listen = "{self.grpc}"\nrest_listen = "{self.rest}"\n'
+            '[server.rest_auth]\nusername = "google"\npassword_env = "BRIDGE_REST_PASSWORD"\n'
+            + (f"[server.tls]\n{tls}" if tls else "")
+            + '[upstream]\nbase_url = "http://127.0.0.1:9/external/v1"\ntoken_url = "http://127.0.0.1:9/oauth2/token"\n'
+            'account = "demo"\ntenant_id = "t-1"\n'
+            f'[store]\npath = "{self.store}"\n'
+        )
+        return config
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    code: int
+    errors: list[str]
+    output: str
+
+
+def run(command: str, config: pathlib.Path) -> Run:
+    result = subprocess.run([sys.executable, "-m", "bridge", command, "--config", str(config)],
+                            env={**os.environ, **ENV}, capture_output=True, text=True, timeout=60)
+    output = result.stdout + result.stderr
+    return Run(result.returncode, [line for line in output.splitlines() if line.startswith("error:")], output)
+
+
+@pytest.fixture
+def setup(tmp_path: pathlib.Path) -> Setup:
+    return Setup(tmp_path, grpc=f"127.0.0.1:{free_port()}", rest=f"127.0.0.1:{free_port()}")
+
+
+@pytest.fixture(scope="module")
+def authority(tmp_path_factory: pytest.TempPathFactory) -> Authority:
+    return Authority(tmp_path_factory.mktemp("pki"), "start-up CA")
+
+
+@contextlib.contextmanager
+def read_only(path: pathlib.Path) -> Iterator[None]:
+    """No writing into ``path`` for this process. Root ignores permission bits, so as root
+    the file or folder is made immutable (chattr +i), which binds root too."""
+    if os.geteuid() != 0:
+        mode = path.stat().st_mode
+        path.chmod(0o555 if path.is_dir() else 0o444)
+        try:
+            yield
+        finally:
+            path.chmod(mode)
+        return
+    if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+        pytest.skip("running as root where chattr +i is not available: nothing is read-only to root")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+@contextlib.contextmanager
+def listening(address: str) -> Iterator[None]:
+    """Another process's listener on ``address``, as plainly as most servers bind."""
+    host, _, port = address.rpartition(":")
+    with socket.socket() as holder:
+        holder.bind((host, int(port)))
+        holder.listen()
+        yield
+
+
+def assert_one_error(result: Run, code: int, *needles: str) -> None:
+    assert result.code == code, result.output
+    assert "Traceback" not in result.output
+    assert len(result.errors) == 1, result.output
+    for needle in needles:
+        assert needle in result.errors[0], result.output
+
+
+def assert_refused(config: pathlib.Path, serve_code: int, *needles: str) -> None:
+    """check finds it (exit 1) and serve stops on it with ``serve_code``, one line each."""
+    assert_one_error(run("check", config), exitcodes.PROBLEMS, *needles)
+    assert_one_error(run("serve", config), serve_code, *needles)
+
+
+def test_the_configuration_these_cases_start_from_is_accepted(setup: Setup, authority: Authority) -> None:
+    server = authority.server("server")
+    setup.tls = {"cert_file": str(server.cert), "key_file": str(server.key), "client_ca_file": str(authority.roots)}
+    result = run("check", setup.write())
+    assert result.code == exitcodes.OK, result.output
+    assert result.errors == []
+
+
+@pytest.mark.parametrize("front", ["grpc_listen", "rest_listen"])
+def test_an_address_in_use(setup: Setup, front: str) -> None:
+    config = setup.write()
+    with listening(setup.grpc if front == "grpc_listen" else setup.rest):
+        assert_refused(config, exitcodes.LISTEN, f"[server] {front}", "in use")
+
+
+def test_both_fronts_on_one_address(setup: Setup) -> None:
+    setup.rest = setup.grpc
+    assert_refused(setup.write(), exitcodes.CONFIG, "grpc_listen, rest_listen")
+
+
+TlsFault = Callable[[Authority, pathlib.Path], dict[str, str]]
+
+
+def _mismatched(ca: Authority, folder: pathlib.Path) -> dict[str, str]:
+    one, other = ca.server("one"), ca.server("other")
+    return {"cert_file": str(one.cert), "key_file": str(other.key)}
+
+
+def _cert_not_pem(ca: Authority, folder: pathlib.Path) -> dict[str, str]:
+    server = ca.server("server")
+    (folder / "cert.txt").write_text("this is not a certificate\n")
+    return {"cert_file": str(folder / "cert.txt"), "key_file": str(server.key)}
+
+
+def _key_not_pem(ca: Authority, folder: pathlib.Path) -> dict[str, str]:
+    server = ca.server("server")
+    return {"cert_file": str(server.cert), "key_file": str(server.cert)}
+
+
+def _ca_not_pem(ca: Authority, folder: pathlib.Path) -> dict[str, str]:
+    server = ca.server("server")
+    (folder / "roots.pem").write_bytes(b"\x00\x01 binary")
+    return {"cert_file": str(server.cert), "key_file": str(server.key), "client_ca_file": str(folder / "roots.pem")}
+
+
+@pytest.mark.parametrize("fault, key", [
+    (_mismatched, "key_file"),
+    (_cert_not_pem, "cert_file"),
+    (_key_not_pem, "key_file"),
+    (_ca_not_pem, "client_ca_file"),
+])
+def test_tls_files_that_do_not_load(setup: Setup, authority: Authority, fault: TlsFault, key: str) -> None:
+    setup.tls = fault(authority, setup.folder)
+    assert_refused(setup.write(), exitcodes.CONFIG, f"[server.tls] {key}")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file whatever its mode")
+def test_an_unreadable_client_ca_file(setup: Setup, authority: Authority) -> None:
+    server = authority.server("server")
+    roots = setup.folder / "roots.pem"
+    roots.write_bytes(authority.roots.read_bytes())
+    roots.chmod(0)
+    setup.tls = {"cert_file": str(server.cert), "key_file": str(server.key), "client_ca_file": str(roots)}
+    assert_refused(setup.write(), exitcodes.CONFIG, "[server.tls] client_ca_file", "Permission denied")
+
+
+def test_a_store_that_is_not_a_database(setup: Setup) -> None:
+    (setup.folder / "bridge.sqlite3").write_text("a text file where the store should be\n" * 100)
+    assert_refused(setup.write(), exitcodes.CONFIG, "[store] path", "not a SQLite database")
+
+
+def test_a_store_folder_that_is_not_writable(setup: Setup) -> None:
+    (setup.folder / "store").mkdir()
+    setup.store = "store/bridge.sqlite3"
+    config = setup.write()
+    with read_only(setup.folder / "store"):
+        assert_refused(config, exitcodes.CONFIG, "[store] path", "not writable")
+
+
+def test_a_store_file_that_is_not_writable(setup: Setup) -> None:
+    import sqlite3
+
+    store = setup.folder / "bridge.sqlite3"
+    sqlite3.connect(store).close()
+    config = setup.write()
+    with read_only(store):
+        assert_refused(config, exitcodes.CONFIG, "[store] path", "not writable")
