@@ -240,7 +240,8 @@ def hold_body(slot: Slot) -> dict[str, Any]:
 def bridge_config(sim: Simulator, store: pathlib.Path) -> config_mod.Config:
     return config_mod.from_dict(
         {
-            "server": {"grpc_listen": "127.0.0.1:0", "shutdown_grace_seconds": 5.0},
+            # No background health probe: it would add to the upstream requests counted per call.
+            "server": {"grpc_listen": "127.0.0.1:0", "shutdown_grace_seconds": 5.0, "health_follows_upstream": False},
             "upstream": {
                 "base_url": sim.base_url,
                 "token_url": sim.token_url,

@@ -17,6 +17,7 @@ from .core import BookingCore, Context
 from .errortable import ErrorTable
 from .google import GoogleCredentialsError, MapsBookingClient, ServiceAccount
 from .inventory import Inventory
+from .metrics import Metrics
 from .store import SqliteStore, Store
 from .upstream import QmaticClient
 
@@ -35,7 +36,10 @@ def build_mapper(config: Config) -> mapping.Mapper:
 
 
 def open_upstream(
-    config: Config, environ: Mapping[str, str], transport: httpx.AsyncBaseTransport | None = None
+    config: Config,
+    environ: Mapping[str, str],
+    transport: httpx.AsyncBaseTransport | None = None,
+    metrics: Metrics | None = None,
 ) -> QmaticClient:
     client_id, client_secret = config.upstream.credentials(environ)
     return QmaticClient(
@@ -44,6 +48,7 @@ def open_upstream(
         client_secret=client_secret,
         errors=ErrorTable(config.upstream.error_rules),
         transport=transport,
+        metrics=metrics,
     )
 
 
@@ -85,7 +90,9 @@ class Bridge:
         mapper = build_mapper(config)
         clock = clock or SystemClock()
         google = open_google(config, environ, clock=clock, **(google_options or {}))
-        upstream = open_upstream(config, environ, transport)
+        # One set per Bridge, shared by everything that counts (see bridge/metrics.py).
+        metrics = Metrics()
+        upstream = open_upstream(config, environ, transport, metrics)
         store = SqliteStore(config.resolve(config.store.path))
         ctx = Context(
             store=store,
@@ -95,6 +102,7 @@ class Bridge:
             identity_key=environ[config.booking.identity_key_env].encode(),
             lease_margin=dt.timedelta(seconds=config.booking.lease_safety_margin_seconds),
             availability_cache_seconds=config.booking.availability_cache_seconds,
+            metrics=metrics,
         )
         core = BookingCore(ctx)
         inventory = None

@@ -19,6 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="serve the booking API until SIGTERM/SIGINT; SIGHUP reloads",
                            epilog=exitcodes.EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     serve.add_argument("--config", required=True, help="TOML configuration file")
+    serve.add_argument("--log-level", choices=logs.LEVELS, type=str.upper,
+                       help="lowest level logged (default [server] log_level, INFO)")
     simulate = sub.add_parser("simulate", help="run the in-repo Qmatic simulator alone")
     simulate.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT (default %(default)s)")
     simulate.add_argument("--branches", type=int, default=0, metavar="N",
@@ -62,9 +64,10 @@ def _serve(args: argparse.Namespace) -> int:
     from . import startup
     from .server import serve_until_signalled
 
-    logs.setup()
+    logs.setup(args.log_level or logging.INFO)
     try:
         config = config_mod.load(args.config)
+        logs.set_level(args.log_level or config.server.log_level)
         bridge = startup.open_bridge(config)
     except config_mod.ConfigError as exc:
         _print_problems(exc.problems)

@@ -61,6 +61,9 @@ class RestAuthConfig:
         return [(user, password) for user, password in pairs if password]
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     grpc_listen: str = "0.0.0.0:50051"
@@ -72,6 +75,13 @@ class ServerConfig:
     rest_listen: str = ""
     rest_path_prefix: str = ""
     rest_auth: RestAuthConfig | None = None
+    # Prometheus text endpoint (GET /metrics) when set.
+    metrics_listen: str = ""
+    # Lowest level logged: DEBUG adds a line per upstream request that succeeded.
+    log_level: str = "INFO"
+    # gRPC health turns NOT_SERVING while the upstream is unreachable or refuses the
+    # credentials (probed in the background, never per health check).
+    health_follows_upstream: bool = True
 
 
 @dataclass(frozen=True)
@@ -270,6 +280,10 @@ def _check_values(sections: dict[str, Any], problems: list[str]) -> None:
         problems.append(f"[server] grpc_listen: expected HOST:PORT, got {server.grpc_listen!r}")
     if server.rest_listen and not _is_host_port(server.rest_listen):
         problems.append(f"[server] rest_listen: expected HOST:PORT, got {server.rest_listen!r}")
+    if server.metrics_listen and not _is_host_port(server.metrics_listen):
+        problems.append(f"[server] metrics_listen: expected HOST:PORT, got {server.metrics_listen!r}")
+    if server.log_level not in LOG_LEVELS:
+        problems.append(f"[server] log_level: expected one of {', '.join(LOG_LEVELS)}, got {server.log_level!r}")
     if server.rest_listen and server.rest_auth is None:
         problems.append("[server.rest_auth]: required when rest_listen is set (Google calls with HTTP Basic auth)")
     names = server.tls.allowed_client_names if server.tls is not None else ()

@@ -91,6 +91,8 @@ def _config(sim: Simulator, google: FakeGoogle, tmp: pathlib.Path) -> config_mod
                 "grpc_listen": "127.0.0.1:0",
                 "rest_listen": "127.0.0.1:0",
                 "rest_auth": {"username": _REST_USER, "password_env": "BRIDGE_REST_PASSWORD"},
+                # The demo prints the upstream requests each step caused: no background probe.
+                "health_follows_upstream": False,
             },
             "upstream": {
                 "base_url": sim.base_url,

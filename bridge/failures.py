@@ -63,6 +63,10 @@ _BUSINESS = frozenset(
 class BridgeError(Exception):
     """A failure in the bridge's vocabulary; ``field`` names the offending request field."""
 
+    # What a log may say of it when the message quotes someone else's words (an upstream
+    # refusal's own text may echo the customer); None: the message itself.
+    log_text: str | None = None
+
     def __init__(self, cause: Cause, message: str, *, field: str | None = None):
         super().__init__(message)
         self.cause = cause

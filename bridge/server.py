@@ -23,8 +23,10 @@ from .core import BookingCore
 from .exitcodes import StartupFailure
 from .fronts import _credentials, rest, v0, v2
 from .fronts._peer import AllowedClients
+from .fronts._interceptors import CallObserver
 from .fronts.grpc_support import register
 from .fronts.v3_api import V3Api
+from .observe import Observe
 from .reload import Reloader
 from .tls import ServerTls
 
@@ -53,7 +55,8 @@ class BridgeServer:
         if self.tls is not None and self.tls.requires_client_certificate and config.tls is not None:
             self.allowed_clients = AllowedClients(config.tls.allowed_client_names)
         self.server = grpc.aio.server(
-            interceptors=[self.allowed_clients] if self.allowed_clients else [],
+            # Outermost first: every call's request id, metrics and log line (fronts/_interceptors.py).
+            interceptors=[CallObserver(core.context.metrics), *([self.allowed_clients] if self.allowed_clients else [])],
             options=[
                 # Booking requests are small; a big one is an attack or a bug.
                 ("grpc.max_receive_message_length", 64 * 1024),
@@ -71,6 +74,8 @@ class BridgeServer:
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.services = [v0_service.full_name, v2_service.full_name]
+        # The metrics endpoint, and health following the upstream ([server] keys).
+        self.observe = Observe(core, config, self.health, ["", *self.services])
         reflection.enable(self.server, [*self.services, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name])
         self.port = 0
         self._rest: web.AppRunner | None = None
@@ -80,7 +85,8 @@ class BridgeServer:
         if config.rest_listen:
             v3_api = V3Api(core, front="v3", availability_budget=availability_budget)
             self._rest = web.AppRunner(
-                rest.make_app(v3_api, credentials=self.rest_credentials, prefix=config.rest_path_prefix, default_deadline=limit),
+                rest.make_app(v3_api, credentials=self.rest_credentials, prefix=config.rest_path_prefix, default_deadline=limit,
+                             metrics=core.context.metrics),
                 access_log=None,  # the front logs one redacted line per call itself
                 shutdown_timeout=config.shutdown_grace_seconds,
             )
@@ -109,6 +115,7 @@ class BridgeServer:
                 raise
         for name in ("", *self.services):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await self.observe.start()
         log.info("serving", extra={"address": address, "port": self.port, "tls": self.tls is not None})
         return self.port
 
@@ -128,6 +135,7 @@ class BridgeServer:
 
     async def stop(self, grace: float | None = None) -> None:
         """Health first, so load balancers stop sending; then let in-flight calls finish."""
+        await self.observe.stop()  # first: the health follower must not turn SERVING again
         await self.health.enter_graceful_shutdown()
         grace = self._config.shutdown_grace_seconds if grace is None else grace
         rest_stopped = self._rest.cleanup() if self._rest is not None else asyncio.sleep(0)

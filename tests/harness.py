@@ -55,6 +55,9 @@ def bridge_config(
             "server": {
                 "grpc_listen": "127.0.0.1:0",
                 "shutdown_grace_seconds": 5.0,
+                # Off here: its background probe would add upstream requests to tests that
+                # count them exactly. tests/test_observe_health.py turns it on.
+                "health_follows_upstream": False,
                 "rest_listen": "127.0.0.1:0",
                 "rest_auth": {
                     "username": REST_USER,

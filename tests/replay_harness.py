@@ -44,7 +44,8 @@ def config(replay: Replay, store: pathlib.Path | None = None) -> config_mod.Conf
     meta = replay.meta
     return config_mod.from_dict(
         {
-            "server": {"grpc_listen": "127.0.0.1:0", "shutdown_grace_seconds": 1.0},
+            # No background health probe: a cassette replays only the exchanges it recorded.
+            "server": {"grpc_listen": "127.0.0.1:0", "shutdown_grace_seconds": 1.0, "health_follows_upstream": False},
             "upstream": {
                 "base_url": meta.base_url,
                 "token_url": meta.token_url,

@@ -95,8 +95,10 @@ class BookingCore:
     async def list_bookings(self, user_id: str) -> list[Booking]:
         return await self._status.of_user(user_id)
 
-    async def upstream_healthy(self) -> bool:
-        return await self._health.healthy()
+    async def upstream_healthy(self, *, fresh: bool = False) -> bool:
+        """Whether the upstream answered its last probe (probed at most every 10 s);
+        ``fresh`` probes now."""
+        return await self._health.healthy(fresh=fresh)
 
     async def look_at_branch(self, booking_id: str) -> Seen:
         """Whether the booking changed at the branch; a change is recorded and queued for Google."""

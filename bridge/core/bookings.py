@@ -36,10 +36,12 @@ class Bookings:
                     raise _expired(lease_id, "it was already used for another booking")
                 if booking.status is BookingStatus.CONFIRMING:
                     return await self.reconcile(booking, lease)
+                ctx.metrics.idempotent_replays.labels("CreateBooking").inc()
                 return booking
             if lease.state is not LeaseState.HELD:
                 raise _expired(lease_id)
             if lease.expires_at is not None and ctx.clock.now() >= lease.expires_at:
+                ctx.metrics.leases_expired.inc()
                 await self._give_back(lease)
                 raise _expired(lease_id)
             booking = Booking(
@@ -98,6 +100,7 @@ class Bookings:
                 return await self.reconcile(booking, lease)
             await ctx.store.delete_booking(booking.booking_id)
             if exc.cause in (Cause.LEASE_EXPIRED, Cause.NOT_FOUND):
+                ctx.metrics.leases_expired.inc()  # the upstream's hold lapsed before ours
                 await ctx.store.save(lease=dataclasses.replace(lease, state=LeaseState.RELEASED))
                 raise _expired(lease.lease_id, "the upstream hold is gone") from None
             raise

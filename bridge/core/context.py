@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from ..clock import Clock
 from ..failures import BridgeError
+from ..metrics import Metrics
 from ..store import Store
 from ..upstream import Appointment, QmaticClient
 from .availability import Availability
@@ -42,6 +43,8 @@ class Context:
     # Told of every slot a booking, cancel, reschedule or branch change took or freed
     # (a lease alone does not count: holds come and go); keeps Google's availability.
     on_slots_changed: list[Callable[[Slot, Target], None]] = field(default_factory=list)
+    # The Bridge's metrics; a private set when the core runs alone (tests, the recorder).
+    metrics: Metrics = field(default_factory=Metrics)
 
     def __post_init__(self) -> None:
         self.catalogue = Catalogue(self.upstream)

@@ -22,9 +22,10 @@ class UpstreamHealth:
         self._healthy = False
         self._lock = asyncio.Lock()
 
-    async def healthy(self) -> bool:
+    async def healthy(self, *, fresh: bool = False) -> bool:
+        """The last probe's answer while it is recent; ``fresh``: probe now regardless."""
         async with self._lock:  # concurrent checks share one probe
-            if time.monotonic() - self._checked_at >= self._every:
+            if fresh or time.monotonic() - self._checked_at >= self._every:
                 self._healthy = await self._probe()
                 self._checked_at = time.monotonic()
             return self._healthy

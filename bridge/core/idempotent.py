@@ -43,6 +43,7 @@ class IdempotentBookings:
             if stored is not None and stored.fingerprint != fingerprint:
                 raise invalid("idempotency_token", "was already used for a different request")
             if stored is not None and stored.body is not None:
+                ctx.metrics.idempotent_replays.labels("CreateBooking").inc()
                 return stored.body
             if stored is None:
                 await ctx.store.claim_response(key, fingerprint)

@@ -29,6 +29,7 @@ class Leases:
                 if lease.slot != slot:
                     raise invalid("client_reference", "was already used for a different slot")
                 if lease.state is not LeaseState.HOLDING:
+                    ctx.metrics.idempotent_replays.labels("CreateLease").inc()
                     return lease
                 return await self._retry_unknown_hold(lease, requested_expiration)
             offering = await ctx.catalogue.offering(slot, target)
@@ -71,6 +72,7 @@ class Leases:
         except Exception:
             await ctx.release_quietly(target, appointment.id, slot.start)
             raise
+        ctx.metrics.leases_created.inc()
         return held
 
     async def _retry_unknown_hold(self, lease: Lease, requested_expiration: dt.datetime | None) -> Lease:

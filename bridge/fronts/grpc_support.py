@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
@@ -29,7 +28,10 @@ _DEADLINE_MARGIN = 0.1
 def rpc(
     service: str, table: Mapping[Cause, str]
 ) -> Callable[[Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]], Any]:
-    """Wrap a servicer method: deadline scope, BridgeError → status via ``table``, log line.
+    """Wrap a servicer method: deadline scope, BridgeError → status via ``table``.
+
+    The call's log line and metrics are the interceptor's (_interceptors.py); this notes
+    why a call failed for it.
 
     The servicer's ``default_deadline`` bounds calls whose caller set no deadline.
     """
@@ -39,7 +41,6 @@ def rpc(
 
         @functools.wraps(method)
         async def handler(self: Any, request: Req, context: grpc.aio.ServicerContext) -> Resp:
-            started = time.perf_counter()
             left = context.time_remaining()
             limit = self.default_deadline
             budget = limit if left is None else min(limit, left - _DEADLINE_MARGIN)
@@ -51,13 +52,12 @@ def rpc(
             except BridgeError as exc:
                 exc = renamed(exc, getattr(self, "field_name", lambda name: name))
                 code, detail = getattr(grpc.StatusCode, table[exc.cause]), exc.message
+                _calllog.note(exc)
             except Exception:
                 log.exception("unexpected failure", extra={"method": name})
                 code, detail = grpc.StatusCode.INTERNAL, "internal error"
             else:
-                _calllog.call(name, grpc.StatusCode.OK.name, started)
                 return response
-            _calllog.call(name, code.name, started)
             await context.abort(code, detail)
             raise AssertionError("unreachable: abort raises")  # pragma: no cover
 

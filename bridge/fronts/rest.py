@@ -12,7 +12,6 @@ import binascii
 import hmac
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -24,8 +23,10 @@ from .. import deadline
 from .._proto import booking_v3_pb2 as pb
 from ..errortable import V3_HTTP, V3_HTTP_BY_METHOD
 from ..failures import BridgeError, Cause
+from ..metrics import Metrics
 from . import _calllog
 from ._credentials import BasicCredentials
+from ._rest_observe import observe_calls
 from .v3_api import V3Api
 
 log = logging.getLogger("bridge.fronts")
@@ -51,10 +52,13 @@ def make_app(
     credentials: Sequence[tuple[str, str]] | BasicCredentials,
     prefix: str = "",
     default_deadline: float = 10.0,
+    metrics: Metrics | None = None,
 ) -> web.Application:
     """``credentials``: the accepted (username, password) pairs — the current one and, while
     rotating, the next."""
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[_basic_auth(credentials)])
+    # Outermost first: every request gets its id, metrics and log line, refused or not.
+    observe = observe_calls(metrics if metrics is not None else Metrics())
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[observe, _basic_auth(credentials)])
     base = "/" + prefix.strip("/") if prefix.strip("/") else ""
     for name, (request_cls, handler) in METHODS.items():
         view = _post(api, name, request_cls, handler, default_deadline)
@@ -69,7 +73,6 @@ def _post(
     api: V3Api, name: str, request_cls: type[Message], handler: Handler, default_deadline: float
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def view(request: web.Request) -> web.Response:
-        started = time.perf_counter()
         try:
             message = _parse(request_cls, await request.read())
             with deadline.scope(default_deadline):
@@ -78,10 +81,10 @@ def _post(
         except BridgeError as exc:
             status = V3_HTTP_BY_METHOD.get((name, exc.cause), V3_HTTP[exc.cause])
             response = _error(status, exc.message, exc.field)
+            _calllog.note(exc)
         except Exception:
             log.exception("unexpected failure", extra={"method": f"v3/{name}"})
             response = _error(500, "internal error")
-        _calllog.call(f"v3/{name}", response.status, started)
         return response
 
     return view
@@ -89,10 +92,8 @@ def _post(
 
 def _health(api: V3Api) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def view(request: web.Request) -> web.Response:
-        started = time.perf_counter()
         healthy = await api.healthy()
         response = web.Response(status=200 if healthy else 503, text="ok" if healthy else "upstream unreachable")
-        _calllog.call("v3/HealthCheck", response.status, started)
         return response
 
     return view
@@ -125,7 +126,6 @@ def _basic_auth(credentials: Sequence[tuple[str, str]] | BasicCredentials) -> An
     @web.middleware
     async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
         if not _authorized(request.headers.get("Authorization", ""), accepted.pairs):
-            _calllog.call(request.path, 401, time.perf_counter())
             return web.Response(
                 status=401,
                 headers={"WWW-Authenticate": 'Basic realm="booking-bridge", charset="UTF-8"'},

@@ -13,6 +13,7 @@ import hashlib
 from .._proto import booking_v3_pb2 as pb
 from ..core import Booking, BookingCore, BookingStatus, Client, Slot
 from ..failures import BridgeError, Cause, invalid
+from . import _calllog
 from . import _checks as check
 
 _STATUS = {BookingStatus.CONFIRMED: pb.CONFIRMED, BookingStatus.CANCELED: pb.CANCELED}
@@ -131,6 +132,7 @@ def business(exc: BridgeError) -> pb.BookingFailure:
     """The failure as booking_failure, or the exception again when it is not a business one."""
     if not exc.cause.is_business_failure:
         raise exc
+    _calllog.note(exc)  # answered OK, but the call's log line and metrics name the cause
     return pb.BookingFailure(cause=pb.BookingFailure.Cause.Value(exc.cause.name), description=exc.message)
 
 

@@ -15,6 +15,7 @@ import logging
 from ..clock import Clock
 from ..core.models import BookingStatus, Notification
 from ..google import BookingUpdate, GoogleNotFound, GoogleRejected, GoogleUnavailable, MapsBookingClient
+from ..metrics import Metrics
 from ..store import DEAD, DROPPED, SENT, OutboxEntry, Store
 
 log = logging.getLogger("bridge.inventory.notifier")
@@ -27,8 +28,19 @@ _STATUS = {BookingStatus.CANCELED: "CANCELED", BookingStatus.CONFIRMED: "CONFIRM
 
 
 class Notifier:
-    def __init__(self, store: Store, google: MapsBookingClient, clock: Clock, *, max_attempts: int, keep_days: int):
+    def __init__(
+        self,
+        store: Store,
+        google: MapsBookingClient,
+        clock: Clock,
+        *,
+        max_attempts: int,
+        keep_days: int,
+        metrics: Metrics | None = None,
+    ):
         self._store = store
+        # bridge_notifications_total{outcome}: sent, retry, dropped, dead_lettered.
+        self._outcomes = (metrics if metrics is not None else Metrics()).notifications
         self._google = google
         self._clock = clock
         self._max_attempts = max_attempts
@@ -52,25 +64,30 @@ class Notifier:
             await self._google.notify(update(entry.notification))
         except GoogleNotFound as exc:
             log.warning("notification dropped: Google does not know the booking", extra={**where, "reason": str(exc)})
+            self._outcomes.labels("dropped").inc()
             await self._store.finish_notification(entry, DROPPED, now, str(exc))
             return 0
         except GoogleRejected as exc:
             log.error("notification dead-lettered: Google refused it", extra={**where, "reason": str(exc)})
+            self._outcomes.labels("dead_lettered").inc()
             await self._store.finish_notification(entry, DEAD, now, str(exc))
             return 0
         except GoogleUnavailable as exc:
             if entry.attempts + 1 >= self._max_attempts:
                 log.error("notification dead-lettered: attempts exhausted",
                           extra={**where, "attempts": entry.attempts + 1, "reason": str(exc)})
+                self._outcomes.labels("dead_lettered").inc()
                 await self._store.finish_notification(entry, DEAD, now, str(exc))
                 return 0
             wait = min(MAX_RETRY_SECONDS, FIRST_RETRY_SECONDS * 2 ** entry.attempts)
             log.warning("notification not delivered; will retry",
                         extra={**where, "attempts": entry.attempts + 1, "retry_in_s": wait, "reason": str(exc)})
+            self._outcomes.labels("retry").inc()
             await self._store.retry_notification(entry, now + wait, str(exc))
             return 0
         # A change merged in meanwhile keeps the entry pending: its newer state goes next.
         await self._store.finish_notification(entry, SENT, now)
+        self._outcomes.labels("sent").inc()
         log.info("notification delivered", extra={**where, "changed": list(entry.notification.changed),
                                                    "delay_s": round(now - entry.created_at, 1)})
         return 1

@@ -13,6 +13,7 @@ from ..core import BookingCore
 from ..google import MapsBookingClient
 from ..mapping import Mapper
 from ..store import Store
+from ._gauges import backlog_gauges
 from ._notifier import Notifier
 from ._published import PublishedSlots
 from ._updates import AvailabilityUpdates
@@ -43,12 +44,15 @@ class Inventory:
             reads_per_second=config.max_upstream_reads_per_second,
         )
         self.notifier = Notifier(
-            store, google, clock, max_attempts=config.max_notification_attempts, keep_days=config.keep_sent_days
+            store, google, clock, max_attempts=config.max_notification_attempts, keep_days=config.keep_sent_days,
+            metrics=core.context.metrics,
         )
         ctx = core.context
         self.published = PublishedSlots(ctx.availability, ctx.catalogue, mapper, clock)
-        self.updates = AvailabilityUpdates(self.published, google, clock, coalesce=config.availability_coalesce_seconds)
+        self.updates = AvailabilityUpdates(self.published, google, clock, coalesce=config.availability_coalesce_seconds,
+                                           metrics=ctx.metrics)
         core.context.on_slots_changed.append(self.updates.changed)
+        ctx.metrics.on_scrape.append(backlog_gauges(store, clock, ctx.metrics))
         self._task: asyncio.Task[None] | None = None
 
     async def tick(self) -> None:

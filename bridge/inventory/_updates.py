@@ -18,6 +18,7 @@ from ..clock import Clock
 from ..core.models import Slot, Target
 from ..failures import BridgeError
 from ..google import GoogleRejected, GoogleUnavailable, MapsBookingClient
+from ..metrics import Metrics
 from ._published import PublishedSlots
 
 log = logging.getLogger("bridge.inventory.updates")
@@ -32,8 +33,18 @@ class Day(NamedTuple):
 
 
 class AvailabilityUpdates:
-    def __init__(self, published: PublishedSlots, google: MapsBookingClient, clock: Clock, *, coalesce: float):
+    def __init__(
+        self,
+        published: PublishedSlots,
+        google: MapsBookingClient,
+        clock: Clock,
+        *,
+        coalesce: float,
+        metrics: Metrics | None = None,
+    ):
         self._published = published
+        # bridge_availability_replaces_total{outcome}: sent (calls), retry, refused (rounds).
+        self._outcomes = (metrics if metrics is not None else Metrics()).availability_replaces
         self._google = google
         self._clock = clock
         self._coalesce = coalesce
@@ -64,8 +75,11 @@ class AvailabilityUpdates:
                 at = min(again, self._due[key][0]) if key in self._due else again
                 self._due[key] = (at, failures + 1)
             log.warning("availability update not sent; will retry", extra={"days": len(batch), "reason": str(exc)})
+            self._outcomes.labels("retry").inc()
             return 0
         except GoogleRejected as exc:
             log.error("availability update refused by Google", extra={"days": len(batch), "reason": str(exc)})
+            self._outcomes.labels("refused").inc()
             return 0
+        self._outcomes.labels("sent").inc(calls)
         return calls

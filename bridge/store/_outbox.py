@@ -166,6 +166,19 @@ def due_watches(db: sqlite3.Connection, now: float, limit: int, period: float) -
     return ids
 
 
+def backlog(db: sqlite3.Connection, now: float) -> tuple[int, float | None]:
+    """What keeping Google in step has yet to do: notifications not yet delivered, and the
+    earliest read time of a watched booking still to come (None: none has one yet).
+    Both from an index, so a metrics scrape costs next to nothing."""
+    pending = db.execute("SELECT COUNT(*) FROM outbox WHERE state = 'pending'").fetchone()[0]
+    row = db.execute(
+        "SELECT next_read_at FROM watches WHERE next_read_at IS NOT NULL AND ends_at > ?"
+        " ORDER BY next_read_at LIMIT 1",
+        (now,),
+    ).fetchone()
+    return int(pending), None if row is None else float(row[0])
+
+
 def _columns(note: Notification) -> dict[str, Any]:
     return {
         "status": None if note.status is None else note.status.value,

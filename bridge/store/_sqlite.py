@@ -229,6 +229,9 @@ class SqliteStore:
         row = await self._one("SELECT COUNT(*) FROM watches WHERE ends_at > ?", now)
         return int(row[0])
 
+    async def inventory_backlog(self, now: float) -> tuple[int, float | None]:
+        return await self._run(lambda db: _outbox.backlog(db, now))
+
     async def _in_transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         def run(db: sqlite3.Connection) -> T:
             with _transaction(db):

@@ -26,15 +26,19 @@ def error_for(response: httpx.Response, operation: str, table: ErrorTable, *, st
     code, text = _body(response)
     cause = table.cause_for(operation, status, code)
     said = " ".join(part for part in (str(status), code) if part)
-    if text:
-        said = f"{said}: {text}"
     noun = NOUNS[operation]
     # A 5xx does not say whether the change was made before the fault; the core has to
     # look. An operator row that names a cause for a 5xx has decided otherwise.
     if state_changing and status >= 500 and cause is Cause.UNAVAILABLE:
-        return OutcomeUnknown(f"upstream failed during the {noun}, which may have taken effect: {said}")
-    verb = "failed" if status >= 500 else "refused"
-    return BridgeError(cause, f"upstream {verb} the {noun}: {said}")
+        head = f"upstream failed during the {noun}, which may have taken effect: {said}"
+        error: BridgeError = OutcomeUnknown(f"{head}: {text}" if text else head)
+    else:
+        verb = "failed" if status >= 500 else "refused"
+        head = f"upstream {verb} the {noun}: {said}"
+        error = BridgeError(cause, f"{head}: {text}" if text else head)
+    # The upstream's own text may echo what was sent (the customer): logs get the rest.
+    error.log_text = head
+    return error
 
 
 def _body(response: httpx.Response) -> tuple[str, str]:

@@ -9,6 +9,8 @@ import os
 import pathlib
 import sys
 
+from ...metrics import Metrics
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     feeds = sub.add_parser("feeds", help="the daily merchants, services and availability feeds for Google")
@@ -29,6 +31,9 @@ def _export_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-shard-bytes", type=int, default=None, metavar="N",
                         help="start a new shard before one grows past N bytes (default 100 MiB)")
     parser.add_argument("--gzip", action="store_true", help="gzip each shard")
+    parser.add_argument("--metrics-file", type=pathlib.Path, metavar="FILE",
+                        help="write this run's metrics (bridge_feed_exports_total, ...) there in Prometheus text "
+                             "format, for node_exporter's textfile collector")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,11 +54,14 @@ async def _export(config, args: argparse.Namespace, out: pathlib.Path | None = N
     if args.days is not None and not 1 <= args.days <= 366:
         print("error: --days: must be between 1 and 366", file=sys.stderr)
         return 2
+    # A one-shot run has nobody to scrape it: its counts go to --metrics-file instead.
+    metrics = Metrics()
     try:
         done = await export(config, out or args.out, days=args.days, gzip=args.gzip, environ=os.environ,
-                            max_shard_bytes=args.max_shard_bytes or DEFAULT_MAX_SHARD_BYTES)
+                            max_shard_bytes=args.max_shard_bytes or DEFAULT_MAX_SHARD_BYTES, metrics=metrics)
     except ExportError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        _write_metrics(args, metrics)
         return 1
     except KeyError as exc:  # a credential's environment variable
         print(f"error: environment variable {exc.args[0]} is not set", file=sys.stderr)
@@ -62,7 +70,16 @@ async def _export(config, args: argparse.Namespace, out: pathlib.Path | None = N
           f"in {sum(done.shards.values())} file(s):")
     for path in done.files:
         print(f"  {path}")
+    _write_metrics(args, metrics)
     return 0
+
+
+def _write_metrics(args: argparse.Namespace, metrics: Metrics) -> None:
+    if args.metrics_file is not None:
+        import prometheus_client
+
+        # Written to a temporary name and renamed: the collector never reads half a file.
+        prometheus_client.write_to_textfile(str(args.metrics_file), metrics.registry)
 
 
 async def _upload(config, args: argparse.Namespace, directory: pathlib.Path | None = None) -> int:

@@ -27,6 +27,7 @@ from ...config import Config
 from ...core.availability import Availability
 from ...core.catalogue import Catalogue
 from ...failures import BridgeError
+from ...metrics import Metrics
 from .. import _published
 from . import records
 from .plan import PlannedMerchant, plan
@@ -63,11 +64,15 @@ async def export(
     clock: Clock | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     progress: TextIO | None = None,
+    metrics: Metrics | None = None,
 ) -> Exported:
+    """``metrics``: counts the export (bridge_feed_exports_total, bridge_feed_slots_exported_total)
+    and its upstream reads; a private set if None."""
     clock = clock or SystemClock()
+    metrics = metrics if metrics is not None else Metrics()
     days = days or config.feeds.days
     mapper = build_mapper(config)
-    upstream = open_upstream(config, environ, transport)
+    upstream = open_upstream(config, environ, transport, metrics)
     catalogue = Catalogue(upstream)
     availability = Availability(upstream, catalogue, clock, ttl_seconds=config.booking.availability_cache_seconds)
     published = _published.PublishedSlots(availability, catalogue, mapper, clock)
@@ -108,14 +113,18 @@ async def export(
             shards += written
         result.files = publish(shards, out)
     except BridgeError as exc:
+        metrics.feed_exports.labels("failed").inc()
         raise ExportError(f"the upstream failed midway ({exc.cause.name}: {exc}); nothing was written") from None
     except (FeedTooLarge, OSError) as exc:
+        metrics.feed_exports.labels("failed").inc()
         raise ExportError(f"{exc}; nothing was written") from None
     finally:
         for feed in feeds.values():
             feed.close()
         shutil.rmtree(staging, ignore_errors=True)
         await upstream.aclose()
+    metrics.feed_exports.labels("ok").inc()
+    metrics.feed_slots.inc(result.slots)
     return result
 
 
