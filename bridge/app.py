@@ -17,6 +17,7 @@ from .core import BookingCore, Context
 from .errortable import ErrorTable
 from .google import GoogleCredentialsError, MapsBookingClient, ServiceAccount
 from .inventory import Inventory
+from .retention import Retention
 from .metrics import Metrics
 from .store import SqliteStore, Store
 from .upstream import QmaticClient
@@ -72,6 +73,8 @@ class Bridge:
     upstream: QmaticClient
     # Keeping Google in step; None without [google].
     inventory: Inventory | None = None
+    # Erasing customers past [store] retain_days; ``serve`` starts it.
+    retention: Retention | None = None
 
     @classmethod
     def open(
@@ -108,9 +111,12 @@ class Bridge:
         inventory = None
         if google is not None and config.google is not None:
             inventory = Inventory(core, store, google, mapper, clock, config.google)
-        return cls(core=core, store=store, upstream=upstream, inventory=inventory)
+        retention = Retention(store, clock, config.store.retain_days)
+        return cls(core=core, store=store, upstream=upstream, inventory=inventory, retention=retention)
 
     async def aclose(self) -> None:
+        if self.retention is not None:
+            await self.retention.stop()
         if self.inventory is not None:
             await self.inventory.stop()
             await self.inventory.google.aclose()

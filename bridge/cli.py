@@ -1,4 +1,4 @@
-"""``booking-bridge``: serve, simulate, demo, check, outbox, record."""
+"""``booking-bridge``: serve, simulate, demo, check, outbox, bookings, record."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 import logging
 import sys
 
-from . import exitcodes, logs
+from . import bookings_cli, exitcodes, logs
 from .inventory.feeds import cli as feeds_cli
 
 
@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_record(sub)
     feeds_cli.add_parser(sub)
     _add_mappings(sub)
+    bookings_cli.add_parser(sub)
     args = parser.parse_args(argv)
     try:
         return _COMMANDS[args.command](args)
@@ -84,6 +85,8 @@ def _serve(args: argparse.Namespace) -> int:
                     _print_problems([problem])
                     return 2
                 bridge.inventory.start()
+            if bridge.retention is not None:
+                bridge.retention.start()
             await serve_until_signalled(bridge.core, config, bridge.inventory)
             return 0
         except exitcodes.StartupFailure as exc:  # an address taken since the preflight, say
@@ -355,6 +358,7 @@ _COMMANDS = {
     "record": _record,
     "feeds": lambda args: feeds_cli.run(args),
     "mappings": _mappings,
+    "bookings": lambda args: bookings_cli.run(args),
     "healthcheck": _healthcheck,
 }
 

@@ -106,6 +106,8 @@ class UpstreamConfig:
 @dataclass(frozen=True)
 class StoreConfig:
     path: str = "bridge.sqlite3"
+    # Days after an appointment ended that its customer's name, e-mail and phone are kept.
+    retain_days: int = 30
 
 
 @dataclass(frozen=True)
@@ -317,6 +319,8 @@ def _check_values(sections: dict[str, Any], problems: list[str]) -> None:
         problems.append("[booking] lease_safety_margin_seconds: must be between 0 and 899")
     if upstream.max_attempts < 1:
         problems.append("[upstream] max_attempts: must be at least 1")
+    if not 1 <= sections["store"].retain_days <= 3650:
+        problems.append("[store] retain_days: must be between 1 and 3650")
 
 
 def _check_google(google: GoogleConfig, problems: list[str]) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
+from google.protobuf.message import DecodeError
+
 from .._proto import booking_v3_pb2 as pb
 from ..core import Booking, BookingCore, BookingStatus, Client, Slot
 from ..failures import BridgeError, Cause, invalid
@@ -126,6 +128,19 @@ class V3Api:
 
     async def healthy(self) -> bool:
         return await self._core.upstream_healthy()
+
+
+def without_customer(body: bytes) -> bytes | None:
+    """A stored CreateBooking answer, as ``create_booking`` renders it, with the customer
+    left out: retention keeps replays answering, byte-stable from then on, without keeping
+    the person. None when the bytes are not such an answer (the store then drops them)."""
+    try:
+        answer = pb.CreateBookingResponse.FromString(body)
+    except DecodeError:
+        return None
+    if answer.HasField("booking"):
+        answer.booking.ClearField("user_information")
+    return answer.SerializeToString(deterministic=True)
 
 
 def business(exc: BridgeError) -> pb.BookingFailure:

@@ -8,12 +8,14 @@ memory, so it holds across restarts and replicas.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Protocol
 
 from ..core.models import Booking, Lease, Notification
 from ._outbox import DEAD, DROPPED, PENDING, SENT, OutboxEntry
 from ._duplicate import BOOKING_LEASE, BOOKING_PERSON_SLOT, IDEMPOTENCY_KEY, LEASE_REFERENCE, Duplicate
 from ._response import Response
+from ._retention import Scrub
 from ._sqlite import SqliteStore
 
 
@@ -39,6 +41,11 @@ class Store(Protocol):
     ) -> None:
         """Update existing records and queue the notification, all in one transaction.
         A confirmed booking still to come is watched; any other is not."""
+    async def erase_personal_data(self, ended_before: dt.datetime, scrub: Scrub) -> int:
+        """Erase the customer of every booking that ended by then, and from its stored
+        answer (``scrub`` rewrites one; see _retention); how many bookings."""
+    async def bookings(self, merchant_id: str | None = None, status: str | None = None) -> list[Booking]:
+        """Every booking (of the merchant, in the status), earliest start first."""
     async def due_notifications(self, now: float, limit: int) -> list[OutboxEntry]:
         """Unsent notifications whose next attempt is due, oldest first."""
     async def finish_notification(self, entry: OutboxEntry, state: str, now: float, error: str | None = None) -> bool:

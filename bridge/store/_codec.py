@@ -93,23 +93,26 @@ def lease_from_row(row: Any) -> Lease:
     )
 
 
+def client_text(client: Client) -> str:
+    return json.dumps(
+        {
+            "given_name": client.given_name,
+            "family_name": client.family_name,
+            "email": client.email,
+            "telephone": client.telephone,
+            "user_id": client.user_id,
+            "address": list(client.address),
+        }
+    )
+
+
 def booking_row(booking: Booking) -> dict[str, Any]:
-    client = booking.client
     pending = booking.pending
     return {
         "booking_id": booking.booking_id,
         "lease_id": booking.lease_id,
         **_slot_cols(booking.slot, booking.target),
-        "client": json.dumps(
-            {
-                "given_name": client.given_name,
-                "family_name": client.family_name,
-                "email": client.email,
-                "telephone": client.telephone,
-                "user_id": client.user_id,
-                "address": list(client.address),
-            }
-        ),
+        "client": client_text(booking.client),
         "personal_identifier": booking.personal_identifier,
         "appointment_id": booking.appointment_id,
         "status": booking.status.value,

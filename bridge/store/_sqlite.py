@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import datetime as dt
 import pathlib
 import sqlite3
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from typing import Any, TypeVar
 
 from ..core.models import Booking, Lease, Notification
 from ._response import Response
-from . import _codec, _outbox
+from . import _codec, _outbox, _private, _retention
 from ._outbox import OutboxEntry
 from ._duplicate import BOOKING_LEASE, BOOKING_PERSON_SLOT, IDEMPOTENCY_KEY, LEASE_REFERENCE, Duplicate
 
@@ -80,9 +81,12 @@ class SqliteStore:
 
     @staticmethod
     def _open(path: str) -> sqlite3.Connection:
+        _private.make_private(pathlib.Path(path))
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA journal_mode=WAL")
+        # Freed space is zeroed, so erased personal data does not linger in the file.
+        db.execute("PRAGMA secure_delete=ON")
         # FULL: a commit is on disk before the call returns, so nothing acknowledged is lost.
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA busy_timeout=5000")
@@ -194,6 +198,27 @@ class SqliteStore:
                     _outbox.enqueue(db, notification)
 
         await self._run(save)
+
+    # -- retention (see _retention) ------------------------------------------------------
+
+    async def erase_personal_data(self, ended_before: dt.datetime, scrub: _retention.Scrub, batch: int = 500) -> int:
+        """Erase the customer of every booking that ended at or before ``ended_before``, a
+        batch per transaction so bookings calls wait at most one batch; how many."""
+        erased = 0
+        while True:
+            done = await self._in_transaction(lambda db: _retention.erase_ended(db, ended_before, scrub, batch))
+            erased += done
+            if done < batch:
+                break
+        await self._run(_retention.truncate_wal)
+        return erased
+
+    async def bookings(self, merchant_id: str | None = None, status: str | None = None) -> list[Booking]:
+        """Every booking (of the merchant, in the status), earliest start first."""
+        sql = "SELECT * FROM bookings WHERE (:merchant IS NULL OR merchant_id = :merchant)" \
+              " AND (:status IS NULL OR status = :status) ORDER BY start, booking_id"
+        rows = await self._run(lambda db: db.execute(sql, {"merchant": merchant_id, "status": status}).fetchall())
+        return [_codec.booking_from_row(row) for row in rows]
 
     # -- the notification outbox and the watch list (see _outbox) ----------------------
 

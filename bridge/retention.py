@@ -1,0 +1,57 @@
+"""[store] retain_days in ``serve``: once at start, then hourly, the customers of
+appointments that ended that long ago are erased from the store (see bridge/store/_retention.py).
+
+The stored CreateBooking answers are the v3 front's bytes, so the front says how to leave
+the customer out of them; the store only runs the erasure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+
+from .clock import Clock
+from .fronts.v3_api import without_customer
+from .store import Store
+
+log = logging.getLogger("bridge.retention")
+
+INTERVAL_SECONDS = 3600.0
+
+
+class Retention:
+    def __init__(self, store: Store, clock: Clock, retain_days: int, *, interval: float = INTERVAL_SECONDS):
+        self._store = store
+        self._clock = clock
+        self._keep = dt.timedelta(days=retain_days)
+        self._interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    async def run_once(self) -> int:
+        """Erase what is due now; how many bookings. Idempotent: erased ones are skipped."""
+        ended_before = self._clock.now() - self._keep
+        erased = await self._store.erase_personal_data(ended_before, without_customer)
+        if erased:
+            log.info("personal data erased", extra={"bookings": erased, "ended_before": ended_before.isoformat()})
+        return erased
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="retention")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception:
+                # A locked or full disk passes; serving bookings must not stop for it.
+                log.exception("erasing personal data failed; trying again next round")
+            await asyncio.sleep(self._interval)
