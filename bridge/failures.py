@@ -21,6 +21,12 @@ from __future__ import annotations
 
 import enum
 
+# Every front sends the message to the caller (gRPC details, a JSON error, a
+# booking_failure description), and some messages quote what the caller sent. A few
+# hundred characters say what is wrong; more only hurts: gRPC clients refuse status
+# details of a few kilobytes as RESOURCE_EXHAUSTED, hiding the real answer.
+MAX_MESSAGE = 300
+
 
 class Cause(enum.Enum):
     # BookingFailure.Cause names (docs/actions-center-api.md §5).
@@ -68,6 +74,8 @@ class BridgeError(Exception):
     log_text: str | None = None
 
     def __init__(self, cause: Cause, message: str, *, field: str | None = None):
+        if len(message) > MAX_MESSAGE:
+            message = message[: MAX_MESSAGE - 1] + "…"
         super().__init__(message)
         self.cause = cause
         self.message = message

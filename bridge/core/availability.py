@@ -26,7 +26,7 @@ from ..clock import Clock
 from ..failures import BridgeError
 from ..upstream import QmaticClient
 from .catalogue import Catalogue
-from .models import Slot, Target
+from .models import BOOKING_HORIZON, Slot, Target
 
 log = logging.getLogger("bridge.core.availability")
 
@@ -60,7 +60,7 @@ class Availability:
         now = self._clock.now()
         with deadline.scope(budget):
             for i, (slot, target) in enumerate(slots):
-                if slot.start <= now or not await self._offered(slot, target):
+                if not now < slot.start <= now + BOOKING_HORIZON or not await self._offered(slot, target):
                     answers[i] = False
                     continue
                 groups.setdefault(_key(slot, target), []).append(i)

@@ -14,7 +14,7 @@ from ..upstream import AppointmentStatus
 from .bookings import Bookings
 from .branch import BranchChanges
 from .context import Context, log
-from .models import Booking, BookingStatus, PendingChange
+from .models import BOOKING_HORIZON, Booking, BookingStatus, PendingChange
 
 
 class Changes:
@@ -75,6 +75,8 @@ class Changes:
                 return booking  # a repeat of a reschedule that already happened
             if slot.start <= ctx.clock.now():
                 raise invalid("start_time", "is in the past")
+            if slot.start > ctx.clock.now() + BOOKING_HORIZON:
+                raise invalid("start_time", f"is more than {BOOKING_HORIZON.days} days ahead")
             target = booking.target
             if slot.party_size != booking.slot.party_size:
                 offering = await ctx.catalogue.offering(slot, target)

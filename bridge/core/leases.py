@@ -8,7 +8,7 @@ import datetime as dt
 from ..failures import BridgeError, Cause, OutcomeUnknown, invalid
 from ..store import Duplicate
 from .context import UPSTREAM_HOLD_TTL, Context, log, new_id
-from .models import Lease, LeaseState, Slot
+from .models import BOOKING_HORIZON, Lease, LeaseState, Slot
 
 
 class Leases:
@@ -20,6 +20,8 @@ class Leases:
         now = ctx.clock.now()
         if slot.start <= now:
             raise invalid("start_time", "is in the past")
+        if slot.start > now + BOOKING_HORIZON:
+            raise invalid("start_time", f"is more than {BOOKING_HORIZON.days} days ahead")
         if requested_expiration is not None and requested_expiration <= now:
             raise invalid("lease_expiration_time", "is in the past")
         target = ctx.mapper.resolve(slot.merchant_id, slot.service_id, slot.staff_id)

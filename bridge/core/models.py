@@ -8,6 +8,11 @@ import enum
 import zoneinfo
 from dataclasses import dataclass, field
 
+# How far ahead a slot may start. Actions Center offers availability up to a year ahead;
+# twice that leaves room, while a slip of the caller's (the year 2999) is refused before
+# anything reaches the upstream.
+BOOKING_HORIZON = dt.timedelta(days=730)
+
 
 @dataclass(frozen=True)
 class Slot:

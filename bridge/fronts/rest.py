@@ -78,6 +78,9 @@ def _post(
             with deadline.scope(default_deadline):
                 answer = await handler(api, message)
             response = _json(200, _print(answer))
+        except web.HTTPRequestEntityTooLarge:
+            # aiohttp raises this from read() past client_max_size; answered like any error.
+            response = _error(413, f"request body is larger than {MAX_BODY} bytes")
         except BridgeError as exc:
             status = V3_HTTP_BY_METHOD.get((name, exc.cause), V3_HTTP[exc.cause])
             response = _error(status, exc.message, exc.field)

@@ -85,7 +85,7 @@ class V0BookingService(pb_grpc.BookingServiceServicer):
                 booking = await self._core.reschedule_booking(booking_id, start, length)
         else:
             unsupported = sorted(paths - _RESCHEDULE_PATHS - {"status"}) or sorted(paths)
-            raise invalid("update_mask", f"cannot change {', '.join(unsupported)}: only status, or start_time and duration")
+            raise invalid("update_mask", f"cannot change {check.some(unsupported)}: only status, or start_time and duration")
         return pb.UpdateBookingResponse(booking=_render_booking(booking))
 
 
@@ -94,9 +94,10 @@ def _time(field: str, msg: object, name: str) -> dt.datetime:
         raise invalid(field, "is required")
     value: timestamp_pb2.Timestamp = getattr(msg, name)
     try:
-        return value.ToDatetime(tzinfo=dt.timezone.utc)
+        when = value.ToDatetime(tzinfo=dt.timezone.utc)
     except (ValueError, OverflowError):
         raise invalid(field, "is not a valid time") from None
+    return check.instant(field, when)
 
 
 def _duration(field: str, msg: object, name: str) -> dt.timedelta:

@@ -17,6 +17,7 @@ from .._proto import booking_v2_pb2 as v2
 from .._proto import booking_v3_pb2 as v3
 from ..errortable import V2_STATUS
 from ..failures import invalid
+from . import _checks as check
 from .grpc_support import rpc
 from .v3_api import V3Api
 
@@ -112,7 +113,7 @@ class V2BookingService:
         paths = set(request.update_mask.paths)
         unsupported = paths - _RESCHEDULE_PATHS - {"status"}
         if unsupported:
-            raise invalid("update_mask", f"cannot change {', '.join(sorted(unsupported))}")
+            raise invalid("update_mask", f"cannot change {check.some(sorted(unsupported))}")
         # Without a mask, whatever is set is what changes (as in v3).
         if "status" in paths or (not paths and msg.status):
             change.status = _STATUS_TO_V3.get(msg.status, v3.BOOKING_STATUS_UNSPECIFIED)

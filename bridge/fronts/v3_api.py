@@ -222,18 +222,15 @@ def _client(msg: pb.UserInformation) -> Client:
 
 
 def _start(field: str, seconds: int) -> dt.datetime:
-    if seconds <= 0:
+    if seconds == 0:
         raise invalid(field, "is required")
-    try:
-        return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
-    except (OverflowError, OSError, ValueError):
-        raise invalid(field, "is not a valid time") from None
+    return check.epoch(field, seconds)
 
 
 def _length(field: str, seconds: int) -> dt.timedelta:
     if seconds == 0:
         raise invalid(field, "is required")
-    return check.duration(field, dt.timedelta(seconds=seconds))
+    return check.seconds(field, seconds)
 
 
 def _party(field: str, size: int) -> int:
