@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from . import exitcodes
 from .metrics import CONTENT_TYPE, Metrics
 
 PATH = "/metrics"
@@ -36,7 +37,13 @@ class MetricsEndpoint:
     async def start(self) -> int:
         host, _, port = self._listen.rpartition(":")
         await self._runner.setup()
-        await web.TCPSite(self._runner, host.strip("[]"), int(port)).start()
+        try:
+            await web.TCPSite(self._runner, host.strip("[]"), int(port)).start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            raise exitcodes.StartupFailure(
+                f"[server] metrics_listen: cannot listen on {self._listen}: {exc.strerror}", code=exitcodes.LISTEN
+            ) from None
         self.port = self._runner.addresses[0][1]
         return self.port
 

@@ -56,7 +56,8 @@ class BridgeServer:
             self.allowed_clients = AllowedClients(config.tls.allowed_client_names)
         self.server = grpc.aio.server(
             # Outermost first: every call's request id, metrics and log line (fronts/_interceptors.py).
-            interceptors=[CallObserver(core.context.metrics), *([self.allowed_clients] if self.allowed_clients else [])],
+            interceptors=[CallObserver(core.context.metrics),
+                          *([self.allowed_clients] if self.allowed_clients else [])],
             options=[
                 # Booking requests are small; a big one is an attack or a bug.
                 ("grpc.max_receive_message_length", 64 * 1024),
@@ -85,8 +86,8 @@ class BridgeServer:
         if config.rest_listen:
             v3_api = V3Api(core, front="v3", availability_budget=availability_budget)
             self._rest = web.AppRunner(
-                rest.make_app(v3_api, credentials=self.rest_credentials, prefix=config.rest_path_prefix, default_deadline=limit,
-                             metrics=core.context.metrics),
+                rest.make_app(v3_api, credentials=self.rest_credentials, prefix=config.rest_path_prefix,
+                              default_deadline=limit, metrics=core.context.metrics),
                 access_log=None,  # the front logs one redacted line per call itself
                 shutdown_timeout=config.shutdown_grace_seconds,
             )
@@ -115,7 +116,11 @@ class BridgeServer:
                 raise
         for name in ("", *self.services):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        await self.observe.start()
+        try:
+            await self.observe.start()
+        except StartupFailure:  # the metrics address is taken: stop what did start
+            await self.stop(0)
+            raise
         log.info("serving", extra={"address": address, "port": self.port, "tls": self.tls is not None})
         return self.port
 

@@ -126,7 +126,8 @@ async def test_a_failed_grpc_call_names_its_cause_and_reason(harness: Harness) -
 async def test_an_upstream_refusal_is_logged_without_the_upstreams_own_words(harness: Harness) -> None:
     lease = await harness.lease(at(1, 10))
     echoed = "customer ada@example.com Ada Lovelace +46 70-123 45 67 rejected"
-    harness.sim.faults.add("PUT", "/reservations/", status=400, body={"errorCode": "VALIDATION_ERROR", "message": echoed})
+    harness.sim.faults.add("PUT", "/reservations/", status=400,
+                           body={"errorCode": "VALIDATION_ERROR", "message": echoed})
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await harness.book(lease.lease_id)
     assert echoed in err.value.details()  # the caller hears it all
@@ -156,7 +157,8 @@ async def test_a_v3_business_failure_is_200_and_its_line_names_the_cause(harness
 
 async def test_unknown_paths_and_refused_logins_are_logged_like_any_call(harness: Harness) -> None:
     await harness.rest.post("/NoSuchMethod/booking-1/4670123456", json={}, headers={"X-Request-Id": "junk-1"})
-    await harness.rest.post("/CreateLease", json={}, auth=(REST_NEXT_USER, "wrong"), headers={"X-Request-Id": "login-1"})
+    await harness.rest.post("/CreateLease", json={}, auth=(REST_NEXT_USER, "wrong"),
+                            headers={"X-Request-Id": "login-1"})
     unknown, refused = [r for r in records() if r["logger"] == "bridge.calls"]
     assert (unknown["method"], unknown["status"], unknown["cause"], unknown["request_id"]) == (
         "unmatched", 404, "UNIMPLEMENTED", "junk-1")
@@ -178,7 +180,7 @@ async def test_health_check_lines_are_debug(harness: Harness) -> None:
     ("text", "logged"),
     [
         ("lease 'lease-1' has expired", "lease 'lease-1' has expired"),  # ids stay
-        ('Failed to parse start_sec field: Couldn\'t parse integer: "Ada Lovelace"', "Failed to parse start_sec field: Couldn't parse integer: \"…\""),
+        ('Failed to parse start_sec: "Ada Lovelace"', 'Failed to parse start_sec: "…"'),
         ("mail someone.else@example.org now", "mail <e-mail> now"),
         ("call +46 70-123 45 67 or 0701234567", "call <number> or <number>"),
         ("between 1970-01-01 and 2100-01-01", "between 1970-01-01 and 2100-01-01"),  # dates are not phones

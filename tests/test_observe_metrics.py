@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+import socket
 from collections.abc import AsyncIterator
 
 import grpc
@@ -12,7 +13,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bridge._proto import booking_v0_pb2 as pb
+from bridge import exitcodes
+from bridge.exitcodes import StartupFailure
 from bridge.clock import ManualClock
 from bridge.inventory.feeds.export import export
 from bridge.metrics import Metrics
@@ -258,6 +260,24 @@ async def test_the_inventory_backlog_and_what_it_sends(
         assert moved(sent, replaced)[key("bridge_availability_replaces_total", outcome="sent")] == 1
     finally:
         await h.stop()
+
+
+async def test_a_taken_metrics_address_stops_the_start(sim: Simulator, clock: ManualClock,
+                                                        tmp_path: pathlib.Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        h = Harness(sim=sim, clock=clock,
+                    config=bridge_config(sim, tmp_path / "bridge.sqlite3", server={"metrics_listen": address}))
+        try:
+            with pytest.raises(StartupFailure) as err:
+                await h.start()
+        finally:
+            await h.bridge.aclose()
+    assert err.value.code == exitcodes.LISTEN
+    [problem] = err.value.problems
+    assert problem.startswith(f"[server] metrics_listen: cannot listen on {address}: ")
 
 
 async def test_a_feed_export_counts_itself_and_its_slots(sim: Simulator, clock: ManualClock,

@@ -62,7 +62,7 @@ def observe_calls(metrics: Metrics) -> Any:
                 if outcome.booking_failure is not None:
                     metrics.booking_failures.labels(outcome.booking_failure.name).inc()
                 _explain(outcome, status, method)
-                fields = {"path": _UNPLAIN.sub("?", _calllog.safe_text(request.path, MAX_PATH))} if method == UNMATCHED else {}
+                fields = {"path": _unmatched_path(request)} if method == UNMATCHED else {}
                 _calllog.call(method, status, started, request_id=request_id, outcome=outcome, **fields)
         response.headers["X-Request-Id"] = request_id
         return response
@@ -77,6 +77,11 @@ def route_name(request: web.Request) -> str:
     if match.http_exception is not None or resource is None:  # the router's 404 or 405
         return UNMATCHED
     return "v3/" + resource.canonical.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _unmatched_path(request: web.Request) -> str:
+    """Kept for the operator (a wrong rest_path_prefix shows), masked and bounded."""
+    return _UNPLAIN.sub("?", _calllog.safe_text(request.path, MAX_PATH))
 
 
 def _explain(outcome: _calllog.Outcome, status: int, method: str) -> None:
