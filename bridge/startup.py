@@ -69,27 +69,35 @@ def preflight(config: Config, server: ServerConfig, *, listen: bool = True) -> F
     return Findings(listen=listen_problems(server) if listen else [], other=other)
 
 
+# Every address the process listens on: the two fronts and the metrics endpoint.
+LISTEN_KEYS = ("grpc_listen", "rest_listen", "metrics_listen")
+
+
+def _addresses(server: ServerConfig) -> list[tuple[str, str]]:
+    return [(key, getattr(server, key, "")) for key in LISTEN_KEYS if getattr(server, key, "")]
+
+
 def same_address(server: ServerConfig) -> list[str]:
-    """The two fronts cannot share a port: one of them would not get it."""
-    if not server.rest_listen:
-        return []
-    grpc_host, _, grpc_port = server.grpc_listen.rpartition(":")
-    rest_host, _, rest_port = server.rest_listen.rpartition(":")
-    overlapping = grpc_host == rest_host or grpc_host in _WILDCARDS or rest_host in _WILDCARDS
-    if grpc_port == rest_port and grpc_port != "0" and overlapping:
-        return [f"[server] grpc_listen, rest_listen: both on {server.rest_listen}; give each front its own port"]
-    return []
+    """No two listeners on one port: one of them would not get it."""
+    found = []
+    addresses = _addresses(server)
+    for i, (key, address) in enumerate(addresses):
+        for other_key, other in addresses[i + 1:]:
+            host, _, port = address.rpartition(":")
+            other_host, _, other_port = other.rpartition(":")
+            overlapping = host == other_host or host in _WILDCARDS or other_host in _WILDCARDS
+            if port == other_port and port != "0" and overlapping:
+                found.append(f"[server] {key}, {other_key}: both on port {port}; give each its own")
+    return found
 
 
 def listen_problems(server: ServerConfig) -> list[str]:
     """Bind each address the way the servers will, then let it go again."""
     found = []
-    for key in ("grpc_listen", "rest_listen"):
-        address = getattr(server, key)
-        if address:
-            problem = bind_problem(address)
-            if problem:
-                found.append(f"[server] {key}: {problem}")
+    for key, address in _addresses(server):
+        problem = bind_problem(address)
+        if problem:
+            found.append(f"[server] {key}: {problem}")
     return found
 
 

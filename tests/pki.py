@@ -45,9 +45,9 @@ class Authority:
         self.roots = folder / f"{_file(name)}.ca.pem"
         self.roots.write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
 
-    def server(self, file: str, cn: str = "localhost") -> Issued:
+    def server(self, file: str, cn: str = "localhost", *, expired: bool = False) -> Issued:
         sans = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-        return self.issue(file, cn, ExtendedKeyUsageOID.SERVER_AUTH, sans)
+        return self.issue(file, cn, ExtendedKeyUsageOID.SERVER_AUTH, sans, expired=expired)
 
     def client(self, file: str, cn: str = GOOGLE_CLIENT_NAME, dns: list[str] | None = None) -> Issued:
         """A client certificate; ``dns`` names go into a subject alternative name."""
@@ -55,10 +55,10 @@ class Authority:
         return self.issue(file, cn, ExtendedKeyUsageOID.CLIENT_AUTH, sans)
 
     def issue(self, file: str, cn: str, usage: x509.ObjectIdentifier,
-              sans: list[x509.GeneralName] | None = None) -> Issued:
+              sans: list[x509.GeneralName] | None = None, *, expired: bool = False) -> Issued:
         key = ec.generate_private_key(ec.SECP256R1())
         builder = (
-            _builder(_name(cn), self._cert.subject, key.public_key())
+            _builder(_name(cn), self._cert.subject, key.public_key(), expired=expired)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()), critical=False)
@@ -85,8 +85,9 @@ def _file(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name)
 
 
-def _builder(subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey) -> x509.CertificateBuilder:
-    now = dt.datetime.now(dt.timezone.utc)
+def _builder(subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey,
+             *, expired: bool = False) -> x509.CertificateBuilder:
+    now = dt.datetime.now(dt.timezone.utc) - (dt.timedelta(days=3) if expired else dt.timedelta(0))
     return (
         x509.CertificateBuilder()
         .subject_name(subject)

@@ -17,8 +17,9 @@ from bridge._proto import booking_v0_pb2 as pb
 from bridge._proto import booking_v0_pb2_grpc as pb_grpc
 from bridge.app import Bridge
 from bridge.clock import ManualClock
+from bridge.reload import Reloader
 from bridge.server import BridgeServer
-from bridge.simulator import Simulator
+from bridge.simulator import Simulator, seed
 
 from .harness import ENV, at, bridge_config, lease_message
 from .pki import GOOGLE_CLIENT_NAME, Authority, Issued
@@ -144,3 +145,33 @@ def test_check_refuses_a_list_that_is_not_one_of_names(tmp_path: pathlib.Path) -
         config_mod.from_dict({"server": {"tls": {"cert_file": "c", "key_file": "k", "allowed_client_names": "x"}},
                               "upstream": {"account": "a", "tenant_id": "t"}})
     assert [p for p in err.value.problems if "allowed_client_names" in p]
+
+
+async def test_a_reload_changes_who_may_call(certs: Certs, sim: Simulator, clock: ManualClock,
+                                             tmp_path: pathlib.Path) -> None:
+    file = tmp_path / "bridge.toml"
+
+    def write(names: list[str]) -> None:
+        file.write_text(
+            '[server]\ngrpc_listen = "127.0.0.1:0"\n'
+            f'[server.tls]\ncert_file = "{certs.server.cert}"\nkey_file = "{certs.server.key}"\n'
+            f'client_ca_file = "{certs.ca.roots}"\nallowed_client_names = {names!r}\n'.replace("'", '"')
+            + f'[upstream]\nbase_url = "{sim.base_url}"\ntoken_url = "{sim.token_url}"\n'
+            f'account = "{seed.DEMO_ACCOUNT}"\ntenant_id = "{seed.DEMO_TENANT_ID}"\n'
+            f'[store]\npath = "{tmp_path / "bridge.sqlite3"}"\n[booking]\ndefault_time_zone = "Europe/Stockholm"\n'
+        )
+
+    write([GOOGLE_CLIENT_NAME])
+    config = config_mod.load(file)
+    bridge = Bridge.open(config, environ=ENV, clock=clock)
+    server = BridgeServer.from_config(bridge.core, config, ENV)
+    try:
+        port = await server.start()
+        assert await call(port, certs.ca.roots, certs.stranger) == UNAUTHENTICATED
+        write(["someone.example"])
+        Reloader(config, server, bridge.core, environ=ENV).reload()
+        assert await call(port, certs.ca.roots, certs.stranger) == OK
+        assert await call(port, certs.ca.roots, certs.google_by_cn) == UNAUTHENTICATED
+    finally:
+        await server.stop(1.0)
+        await bridge.aclose()

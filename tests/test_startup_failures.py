@@ -37,6 +37,7 @@ class Setup:
     folder: pathlib.Path
     grpc: str
     rest: str
+    metrics: str
     tls: dict[str, str] | None = None
     store: str = "bridge.sqlite3"
 
@@ -44,7 +45,7 @@ class Setup:
         config = self.folder / "bridge.toml"
         tls = "".join(f'{key} = "{value}"\n' for key, value in (self.tls or {}).items())
         config.write_text(
-            f'[server]\ngrpc_listen = "{self.grpc}"\nrest_listen = "{self.rest}"\n'
+            f'[server]\ngrpc_listen = "{self.grpc}"\nrest_listen = "{self.rest}"\nmetrics_listen = "{self.metrics}"\n'
             '[server.rest_auth]\nusername = "google"\npassword_env = "BRIDGE_REST_PASSWORD"\n'
             + (f"[server.tls]\n{tls}" if tls else "")
             + '[upstream]\nbase_url = "http://127.0.0.1:9/external/v1"\ntoken_url = "http://127.0.0.1:9/oauth2/token"\n'
@@ -61,8 +62,8 @@ class Run:
     output: str
 
 
-def run(command: str, config: pathlib.Path) -> Run:
-    result = subprocess.run([sys.executable, "-m", "bridge", command, "--config", str(config)],
+def run(command: str, config: pathlib.Path, *extra: str) -> Run:
+    result = subprocess.run([sys.executable, "-m", "bridge", command, "--config", str(config), *extra],
                             env={**os.environ, **ENV}, capture_output=True, text=True, timeout=60)
     output = result.stdout + result.stderr
     return Run(result.returncode, [line for line in output.splitlines() if line.startswith("error:")], output)
@@ -70,7 +71,8 @@ def run(command: str, config: pathlib.Path) -> Run:
 
 @pytest.fixture
 def setup(tmp_path: pathlib.Path) -> Setup:
-    return Setup(tmp_path, grpc=f"127.0.0.1:{free_port()}", rest=f"127.0.0.1:{free_port()}")
+    return Setup(tmp_path, grpc=f"127.0.0.1:{free_port()}", rest=f"127.0.0.1:{free_port()}",
+                 metrics=f"127.0.0.1:{free_port()}")
 
 
 @pytest.fixture(scope="module")
@@ -130,16 +132,29 @@ def test_the_configuration_these_cases_start_from_is_accepted(setup: Setup, auth
     assert result.errors == []
 
 
-@pytest.mark.parametrize("front", ["grpc_listen", "rest_listen"])
-def test_an_address_in_use(setup: Setup, front: str) -> None:
+@pytest.mark.parametrize("key", ["grpc_listen", "rest_listen", "metrics_listen"])
+def test_an_address_in_use(setup: Setup, key: str) -> None:
     config = setup.write()
-    with listening(setup.grpc if front == "grpc_listen" else setup.rest):
-        assert_refused(config, exitcodes.LISTEN, f"[server] {front}", "in use")
+    with listening({"grpc_listen": setup.grpc, "rest_listen": setup.rest, "metrics_listen": setup.metrics}[key]):
+        assert_refused(config, exitcodes.LISTEN, f"[server] {key}", "in use")
+
+
+def test_check_skip_listen_leaves_the_addresses_to_the_running_bridge(setup: Setup) -> None:
+    # Checking a changed configuration before a SIGHUP: the bridge holds its own addresses.
+    config = setup.write()
+    with listening(setup.grpc):
+        result = run("check", config, "--skip-listen")
+    assert result.code == exitcodes.OK, result.output
 
 
 def test_both_fronts_on_one_address(setup: Setup) -> None:
     setup.rest = setup.grpc
     assert_refused(setup.write(), exitcodes.CONFIG, "grpc_listen, rest_listen")
+
+
+def test_metrics_on_a_front_s_port_even_on_another_interface(setup: Setup) -> None:
+    setup.metrics = "0.0.0.0:" + setup.rest.rpartition(":")[2]
+    assert_refused(setup.write(), exitcodes.CONFIG, "rest_listen, metrics_listen")
 
 
 TlsFault = Callable[[Authority, pathlib.Path], dict[str, str]]
@@ -161,6 +176,11 @@ def _key_not_pem(ca: Authority, folder: pathlib.Path) -> dict[str, str]:
     return {"cert_file": str(server.cert), "key_file": str(server.cert)}
 
 
+def _expired(ca: Authority, folder: pathlib.Path) -> dict[str, str]:
+    server = ca.server("expired", expired=True)
+    return {"cert_file": str(server.cert), "key_file": str(server.key)}
+
+
 def _ca_not_pem(ca: Authority, folder: pathlib.Path) -> dict[str, str]:
     server = ca.server("server")
     (folder / "roots.pem").write_bytes(b"\x00\x01 binary")
@@ -172,6 +192,7 @@ def _ca_not_pem(ca: Authority, folder: pathlib.Path) -> dict[str, str]:
     (_cert_not_pem, "cert_file"),
     (_key_not_pem, "key_file"),
     (_ca_not_pem, "client_ca_file"),
+    (_expired, "cert_file"),
 ])
 def test_tls_files_that_do_not_load(setup: Setup, authority: Authority, fault: TlsFault, key: str) -> None:
     setup.tls = fault(authority, setup.folder)
