@@ -9,7 +9,6 @@ process environment. Values are never logged; errors name the file and the line 
 
 from __future__ import annotations
 
-import os
 import pathlib
 import stat
 from collections.abc import Mapping
@@ -48,7 +47,3 @@ def overlay(environ: Mapping[str, str], path: pathlib.Path | None) -> Mapping[st
     if path is None:
         return environ
     return {**environ, **read(path)}
-
-
-def environment(path: pathlib.Path | None) -> Mapping[str, str]:
-    return overlay(os.environ, path)

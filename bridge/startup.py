@@ -149,12 +149,15 @@ def _not_writable(folder: pathlib.Path, path: pathlib.Path) -> str | None:
             pass
     except OSError as exc:
         return f"folder {folder} is not writable: {exc.strerror}"
-    if path.exists():
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-        except OSError as exc:
-            return f"{path} is not writable: {exc.strerror}"
-        os.close(fd)
+    # The WAL and shared-memory files too: left behind by a process of another user (a backup
+    # run as root), they lock the bridge out of its own store.
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists():
+            try:
+                fd = os.open(file, os.O_WRONLY | os.O_APPEND)
+            except OSError as exc:
+                return f"{file} is not writable: {exc.strerror}"
+            os.close(fd)
     return None
 
 
