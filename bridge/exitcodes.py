@@ -24,6 +24,7 @@ exit codes:
        mappings or the Google key (one "error:" line each); fix before restarting
   3    serve: an address to listen on is in use or unavailable (may come free)
   130  interrupted
+healthcheck exits 0 when the server answers SERVING and 1 otherwise (Docker reserves 2).
 signals (serve): SIGTERM/SIGINT stop gracefully; SIGHUP reloads TLS certificates, mapping
 files and REST credentials, keeping the old ones (one log line) when the new ones do not load.
 """
