@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import pathlib
 
+import grpc
 import pytest
 
 from bridge._proto import booking_v0_pb2 as pb
@@ -151,3 +152,31 @@ async def _superseded(live: Harness, fake_google: FakeGoogle) -> None:
     [note] = fake_google.notifications
     assert note.mask == ("status", "startTime")
     assert (note.body["status"], note.body["startTime"]) == ("CANCELED", "2026-11-24T13:00:00Z")
+
+
+async def test_an_upstream_outage_while_reading_is_not_taken_for_a_cancellation(
+    live: Harness, fake_google: FakeGoogle
+) -> None:
+    await booked(live, at(1, 10))
+    live.sim.faults.add(method="GET", path=r"^/appointments/", action="status", status=503, times=None)
+    await run_for(live, NOTIFY_WITHIN)
+    live.sim.faults.clear()
+    await run_for(live, NOTIFY_WITHIN)
+    assert fake_google.notifications == []
+    [appointment] = [a for a in live.sim.state.appointments.values() if a.status == "CONFIRMED"]
+    assert appointment.start == at(1, 10)
+
+
+async def test_googles_own_change_still_in_flight_is_not_echoed(live: Harness, fake_google: FakeGoogle) -> None:
+    booking = await booked(live, at(1, 10))
+    # Google's reschedule lands upstream but its answer is lost: the change stays pending.
+    live.sim.faults.add(method="PUT", path=r"/reschedule$", action="drop_after")
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await live.reschedule(booking.booking_id, at(1, 15))
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    await run_for(live, NOTIFY_WITHIN + 30)  # the watcher reads the moved appointment meanwhile
+    assert fake_google.notifications == []
+    moved = await live.reschedule(booking.booking_id, at(1, 15))  # Google's retry settles it
+    assert moved.start_time.ToDatetime(dt.timezone.utc) == at(1, 15)
+    await run_for(live, NOTIFY_WITHIN + 30)
+    assert fake_google.notifications == []

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import pathlib
 from collections import defaultdict
 
 from bridge.core import BookingStatus
 from bridge.inventory import capacity_problem, read_period
-from bridge.simulator import FakeGoogle
+from bridge.clock import ManualClock
+from bridge.simulator import FakeGoogle, Simulator
 
-from .google_harness import READS_PER_SECOND, fake_google, live, step  # noqa: F401 (fixtures)
+from .google_harness import READS_PER_SECOND, fake_google, google_harness, live, step  # noqa: F401 (fixtures)
 from .harness import Harness, at
 
 WATCHED = 1000
@@ -90,3 +92,25 @@ def test_too_many_watched_bookings_for_the_budget_is_said_with_the_numbers() -> 
     assert "1500 bookings are watched" in problem
     assert "covers 1100" in problem
     assert "raise it to 6.8 or more" in problem
+
+
+async def test_more_bookings_than_the_budget_covers_are_read_no_faster_than_it(
+    sim: Simulator, clock: ManualClock, fake_google: FakeGoogle, tmp_path: pathlib.Path
+) -> None:
+    h = google_harness(sim, clock, fake_google, tmp_path, max_upstream_reads_per_second=2.0)
+    await h.start()
+    try:
+        await watch_many(h, 600)
+        period = read_period(h.config.google)
+        assert await h.bridge.inventory.watcher.capacity_problem() is not None  # 600 > 2 × 220
+        per_second, seen = [], 0
+        for _ in range(60):
+            await step(h)
+            per_second.append(sum(1 for r in sim.requests[seen:] if r.path.startswith("/appointments/")))
+            seen = len(sim.requests)
+        # Behind, and reading flat out: exactly as fast as the budget allows, never faster.
+        assert max(per_second) == 2
+        assert sum(per_second) >= 2 * 60 - 2
+        assert period == 220
+    finally:
+        await h.stop()
