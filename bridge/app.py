@@ -17,8 +17,8 @@ from .core import BookingCore, Context
 from .errortable import ErrorTable
 from .google import GoogleCredentialsError, MapsBookingClient, ServiceAccount
 from .inventory import Inventory
-from .retention import Retention
 from .metrics import Metrics
+from .retention import Retention
 from .store import SqliteStore, Store
 from .upstream import QmaticClient
 

@@ -358,8 +358,8 @@ _COMMANDS = {
     "record": _record,
     "feeds": lambda args: feeds_cli.run(args),
     "mappings": _mappings,
-    "bookings": lambda args: bookings_cli.run(args),
     "healthcheck": _healthcheck,
+    "bookings": lambda args: bookings_cli.run(args),
 }
 
 
