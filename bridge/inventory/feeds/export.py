@@ -96,9 +96,10 @@ async def export(
                 feeds["services"].add(records.service(m, s))
         result.merchants = len(merchants)
         result.services = sum(len(m.services) for m in merchants)
-        work = list(_days(merchants, now, days))
-        meter = Progress(len(work), "availability", progress)
-        reads = (lambda m=m, s=s, d=d: published.day(m.merchant_id, s.service_id, d) for m, s, d in work)
+        # Generated as the reads go, not listed: a large tenant's days would be a large list.
+        meter = Progress(result.services * days, "availability", progress)
+        reads = (lambda m=m, s=s, d=d: published.day(m.merchant_id, s.service_id, d)
+                 for m, s, d in _days(merchants, now, days))
         async for window in _in_order(reads, config.feeds.max_concurrent_reads):
             meter.step()
             if window.slots:
