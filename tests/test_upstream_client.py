@@ -16,16 +16,17 @@ import respx
 from bridge.config import UpstreamConfig
 from bridge.failures import BridgeError, Cause
 from bridge.upstream import (
+    Address,
     Appointment,
     AppointmentStatus,
     Customer,
-    Address,
     Offering,
     QmaticClient,
     ServiceBranch,
     ServiceGroup,
     ServiceGroups,
     ServiceSummary,
+    TokenRefused,
 )
 
 BASE = "https://qmatic.test/external/v1"
@@ -478,7 +479,8 @@ async def test_rejected_credentials_are_a_configuration_error(client, router, to
     with pytest.raises(BridgeError) as caught:
         await client.get_appointment("t", "appt-1")
     assert caught.value.cause is Cause.INTERNAL
-    assert "client credentials" in caught.value.message
+    assert isinstance(caught.value, TokenRefused)
+    assert caught.value.message == f"token_url: {TOKEN_URL} answered {status} invalid_client"
     assert token_route.call_count == 1
     assert route.call_count == 0
 

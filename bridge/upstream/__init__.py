@@ -6,6 +6,7 @@ recording against a real tenant corrects the ASSUMED parts of the contract
 """
 
 from ._client import QmaticClient
+from ._token import TokenRefused, TokenUnavailable
 from ._models import (
     Address,
     Appointment,
@@ -19,6 +20,8 @@ from ._models import (
 )
 
 __all__ = [
+    "TokenRefused",
+    "TokenUnavailable",
     "Address",
     "Appointment",
     "AppointmentStatus",

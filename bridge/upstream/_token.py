@@ -33,6 +33,14 @@ class TokenUnavailable(BridgeError):
         super().__init__(Cause.UNAVAILABLE, message)
 
 
+class TokenRefused(BridgeError):
+    """The token endpoint refused the bridge's client credentials: a configuration error.
+    The message carries the endpoint's own answer, for the operator fixing them."""
+
+    def __init__(self, message: str):
+        super().__init__(Cause.INTERNAL, message)
+
+
 class TokenSource:
     def __init__(
         self,
@@ -50,6 +58,8 @@ class TokenSource:
         self._fetches = metrics.token_fetches
         self._metrics = metrics
         self._url = url
+        # Values an endpoint might echo back in its refusal; never repeated on.
+        self._secrets = [(client_secret, "<client secret>"), (client_id, "<client id>")]
         self._timeout = timeout
         self._monotonic = monotonic
         basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode("ascii")
@@ -104,15 +114,11 @@ class TokenSource:
             response = await send(self._http, request, allowed, operation=OPERATION, metrics=self._metrics)
         except httpx.TransportError as exc:
             self._fetches.labels("unreachable").inc()
-            raise TokenUnavailable(f"upstream token endpoint unreachable ({type(exc).__name__})") from exc
+            raise TokenUnavailable(f"token_url: {self._url}: no answer ({type(exc).__name__})") from exc
         status = response.status_code
         if status in (400, 401, 403):
             self._fetches.labels("refused").inc()
-            raise BridgeError(
-                Cause.INTERNAL,
-                f"upstream rejected the bridge's client credentials (token endpoint answered {status});"
-                " check the client id, client secret and account",
-            )
+            raise TokenRefused(self._redacted(f"token_url: {self._url} answered {_said(response)}"))
         if status != 200:
             self._fetches.labels("failed").inc()
             raise TokenUnavailable(f"upstream token endpoint answered {status}")
@@ -125,6 +131,38 @@ class TokenSource:
         self._token = token
         self._expires_at = self._monotonic() + lifetime - min(EARLY_REFRESH, lifetime / 2)
         return token
+
+
+    def _redacted(self, line: str) -> str:
+        for value, placeholder in self._secrets:
+            if len(value) >= 4:
+                line = line.replace(value, placeholder)
+        return line
+
+
+# The endpoint's words go into an operator's one-line error: short.
+_MAX_TEXT = 200
+
+
+def _said(response: httpx.Response) -> str:
+    """"401 UNAUTHORIZED: bad client credentials", from Qmatic's error body or OAuth2's."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    code = message = ""
+    if isinstance(body, dict):
+        code = _text(body.get("errorCode")) or _text(body.get("error"))
+        message = _text(body.get("message")) or _text(body.get("error_description"))
+    said = " ".join(part for part in (str(response.status_code), code) if part)
+    return f"{said}: {message}" if message else said
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        return ""
+    text = " ".join(value.split())
+    return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 1] + "…"
 
 
 def _parse(response: httpx.Response) -> tuple[str, float]:
