@@ -9,11 +9,12 @@ few seconds by load balancers) never cause an upstream request.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from grpc_health.v1 import health, health_pb2
+
+from .background import Background
 
 log = logging.getLogger("bridge.health")
 
@@ -34,9 +35,10 @@ class HealthFollower:
         self._healthy = healthy
         self._servicer = servicer
         self._names = tuple(names)
-        self._every = every
         self._serving: bool | None = None
-        self._task: asyncio.Task[None] | None = None
+        # A dead follower would freeze health at its last answer: Background logs and goes on.
+        self._loop = Background("health-follows-upstream", self.refresh, every)
+        self.start, self.stop = self._loop.start, self._loop.stop
 
     async def refresh(self, *, fresh: bool = False) -> bool:
         """Ask the core (``fresh``: for a probe now) and set every name's status."""
@@ -51,20 +53,3 @@ class HealthFollower:
         for name in self._names:
             await self._servicer.set(name, SERVING if serving else NOT_SERVING)
         return serving
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="health-follows-upstream")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.refresh()
-            except Exception:  # a dead follower would freeze health at its last answer
-                log.exception("health refresh failed")
-            await asyncio.sleep(self._every)

@@ -7,11 +7,10 @@ the customer out of them; the store only runs the erasure.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import logging
 
+from .background import Background
 from .clock import Clock
 from .fronts.v3_api import without_customer
 from .store import Store
@@ -26,8 +25,8 @@ class Retention:
         self._store = store
         self._clock = clock
         self._keep = dt.timedelta(days=retain_days)
-        self._interval = interval
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Background("retention", self.run_once, interval)
+        self.start, self.stop = self._loop.start, self._loop.stop
 
     async def run_once(self) -> int:
         """Erase what is due now; how many bookings. Idempotent: erased ones are skipped."""
@@ -37,21 +36,4 @@ class Retention:
             log.info("personal data erased", extra={"bookings": erased, "ended_before": ended_before.isoformat()})
         return erased
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="retention")
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:
-                # A locked or full disk passes; serving bookings must not stop for it.
-                log.exception("erasing personal data failed; trying again next round")
-            await asyncio.sleep(self._interval)

@@ -4,9 +4,9 @@ Google's API being down, slow or refusing never slows or fails a booking call.""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
+from ..background import Background
 from ..clock import Clock
 from ..config import GoogleConfig
 from ..core import BookingCore
@@ -53,7 +53,8 @@ class Inventory:
                                            metrics=ctx.metrics)
         core.context.on_slots_changed.append(self.updates.changed)
         ctx.metrics.on_scrape.append(backlog_gauges(store, clock, ctx.metrics))
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Background("inventory", self.tick, TICK_SECONDS, first=self._say_capacity)
+        self.start, self.stop = self._loop.start, self._loop.stop
 
     async def tick(self) -> None:
         """One round of all three; each one's trouble is logged and left for the next round."""
@@ -64,22 +65,10 @@ class Inventory:
             except Exception:  # a background loop that dies would silently break the promise
                 log.exception("inventory round failed", extra={"step": name})
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="inventory")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _run(self) -> None:
+    async def _say_capacity(self) -> None:
         problem = await self.watcher.capacity_problem()
         if problem:
             log.warning(problem)
-        while True:
-            await self.tick()
-            await asyncio.sleep(TICK_SECONDS)
 
 
 def read_period(config: GoogleConfig) -> float:
