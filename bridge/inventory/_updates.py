@@ -11,6 +11,7 @@ next change or the daily feed publishes it again.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import NamedTuple
 
@@ -29,7 +30,7 @@ MAX_BACKOFF_SECONDS = 300.0
 class Day(NamedTuple):
     merchant_id: str
     service_id: str
-    day: object  # datetime.date
+    day: dt.date
 
 
 class AvailabilityUpdates:
