@@ -19,7 +19,7 @@ from .google import GoogleCredentialsError, MapsBookingClient, ServiceAccount
 from .inventory import Inventory
 from .metrics import Metrics
 from .retention import Retention
-from .store import SqliteStore, Store
+from .store import Store, open_store
 from .upstream import QmaticClient
 
 
@@ -96,7 +96,7 @@ class Bridge:
         # One set per Bridge, shared by everything that counts (see bridge/metrics.py).
         metrics = Metrics()
         upstream = open_upstream(config, environ, transport, metrics)
-        store = SqliteStore(config.resolve(config.store.path))
+        store = open_store(config)
         ctx = Context(
             store=store,
             upstream=upstream,

@@ -13,7 +13,7 @@ import datetime as dt
 import sys
 
 from .core.models import Booking, BookingStatus, Client, Lease
-from .store import SqliteStore
+from .store import Store, inspect_problem, open_store
 
 _STATUSES = tuple(s.value for s in BookingStatus)
 _WARNING = ("warning: the output holds customers' personal data (name, e-mail, phone); "
@@ -44,15 +44,15 @@ def run(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         return 2
-    path = config.resolve(config.store.path)
-    if not path.is_file():
-        print(f"error: [store] path: {path}: no such file", file=sys.stderr)
+    problem = inspect_problem(config)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     if args.personal_data:
         print(_WARNING, file=sys.stderr)
 
     async def inspect() -> int:
-        store = SqliteStore(path)
+        store = open_store(config)
         try:
             if args.action == "list":
                 return await _list(store, args)
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(inspect())
 
 
-async def _list(store: SqliteStore, args: argparse.Namespace) -> int:
+async def _list(store: Store, args: argparse.Namespace) -> int:
     found = await store.bookings(args.merchant, args.status)
     if args.day is not None:
         found = [b for b in found if b.target.local(b.slot.start).date() == args.day]
@@ -73,7 +73,7 @@ async def _list(store: SqliteStore, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _show(store: SqliteStore, args: argparse.Namespace) -> int:
+async def _show(store: Store, args: argparse.Namespace) -> int:
     booking = await store.get_booking(args.id) or await store.get_booking_by_lease(args.id)
     lease_id = booking.lease_id if booking is not None else args.id
     lease = await store.get_lease(lease_id) if lease_id else None

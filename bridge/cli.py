@@ -44,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     feeds_cli.add_parser(sub)
     _add_mappings(sub)
     bookings_cli.add_parser(sub)
+    store = sub.add_parser("store", help="the store's schema: migrate creates or upgrades it")
+    store_actions = store.add_subparsers(dest="action", required=True)
+    migrate = store_actions.add_parser(
+        "migrate", help="create the store, or upgrade it to this release's schema version (serve refuses an older one)")
+    migrate.add_argument("--config", required=True, help="TOML configuration file")
     args = parser.parse_args(argv)
     try:
         return _COMMANDS[args.command](args)
@@ -181,7 +186,7 @@ async def _check_google(config: object) -> list[str]:
     from . import config as config_mod
     from .app import open_google
     from .inventory import capacity_problem, read_period
-    from .store import SqliteStore
+    from .store import NeedsMigration, open_store
 
     assert isinstance(config, config_mod.Config)
     if config.google is None:
@@ -200,16 +205,17 @@ async def _check_google(config: object) -> list[str]:
     finally:
         await google.aclose()
     problems = [problem] if problem else []
-    store_path = config.resolve(config.store.path)
-    if store_path.is_file():
+    if config.store.url or config.resolve(config.store.path).is_file():
         import time
 
         try:
-            store = SqliteStore(store_path)
-        except sqlite3.Error:
+            store = open_store(config)
+        except (sqlite3.Error, NeedsMigration):
             return problems  # the store check says what is wrong with it
         try:
             watched = await store.watched_count(time.time())
+        except Exception:  # PostgreSQL opens on first use: the store check says why not
+            return problems
         finally:
             await store.close()
         google_config = config.google
@@ -316,20 +322,20 @@ def _mappings(args: argparse.Namespace) -> int:
 
 def _outbox(args: argparse.Namespace) -> int:
     from . import config as config_mod
-    from .store import SqliteStore
+    from .store import inspect_problem, open_store
 
     try:
         config = config_mod.load(args.config)
     except config_mod.ConfigError as exc:
         _print_problems(exc.problems)
         return 2
-    path = config.resolve(config.store.path)
-    if not path.is_file():
-        _print_problems([f"[store] path: {path}: no such file"])
+    problem = inspect_problem(config)
+    if problem:
+        _print_problems([problem])
         return 2
 
     async def show() -> None:
-        store = SqliteStore(path)
+        store = open_store(config)
         try:
             counts = await store.notification_counts()
             print("  ".join(f"{state} {count}" for state, count in counts.items()))
@@ -342,6 +348,44 @@ def _outbox(args: argparse.Namespace) -> int:
 
     asyncio.run(show())
     return 0
+
+
+def _store(args: argparse.Namespace) -> int:
+    """``store migrate``: one line saying what it found and what it left."""
+    import sqlite3
+
+    from . import config as config_mod
+    from .store import NeedsMigration, migrate
+
+    logs.setup(logging.WARNING)
+    try:
+        config = config_mod.load(args.config)
+    except config_mod.ConfigError as exc:
+        _print_problems(exc.problems)
+        return exitcodes.CONFIG
+    if not config.store.url and not config.resolve(config.store.path).parent.is_dir():
+        _print_problems([f"[store] path: folder {config.resolve(config.store.path).parent} does not exist"])
+        return exitcodes.CONFIG
+    try:
+        found, now = asyncio.run(migrate(config))
+    except NeedsMigration as exc:
+        _print_problems([f"[store]: {exc}"])
+        return exitcodes.CONFIG
+    except (sqlite3.Error, OSError) as exc:
+        _print_problems([f"[store]: {exc}"])
+        return exitcodes.CONFIG
+    except Exception as exc:  # psycopg's errors: cannot connect, no permission to create tables
+        if type(exc).__module__.split(".")[0] not in ("psycopg", "psycopg_pool"):
+            raise
+        _print_problems([f"[store] url: {str(exc).strip() or type(exc).__name__}"])
+        return exitcodes.CONFIG
+    if found == now:
+        print(f"store: already at schema version {now}")
+    elif found is None:
+        print(f"store: created at schema version {now}")
+    else:
+        print(f"store: migrated from schema version {found} to {now}")
+    return exitcodes.OK
 
 
 def _print_problems(problems: list[str]) -> None:
@@ -360,6 +404,7 @@ _COMMANDS = {
     "mappings": _mappings,
     "healthcheck": _healthcheck,
     "bookings": lambda args: bookings_cli.run(args),
+    "store": _store,
 }
 
 

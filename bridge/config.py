@@ -106,6 +106,11 @@ class UpstreamConfig:
 @dataclass(frozen=True)
 class StoreConfig:
     path: str = "bridge.sqlite3"
+    # postgresql://USER@HOST:PORT/DB selects PostgreSQL instead of the SQLite file at path;
+    # the password comes from libpq's environment (PGPASSWORD, PGPASSFILE), never the file.
+    url: str = ""
+    # PostgreSQL: connections this process keeps open at most.
+    pool_size: int = 10
     # Days after an appointment ended that its customer's name, e-mail and phone are kept.
     retain_days: int = 30
 
@@ -225,6 +230,8 @@ def from_dict(raw: Mapping[str, Any], *, source: pathlib.Path | None = None) -> 
             table["tls"] = _table("server.tls", TlsConfig, table.pop("tls"), problems)
         if name == "server" and "rest_auth" in table:
             table["rest_auth"] = _table("server.rest_auth", RestAuthConfig, table.pop("rest_auth"), problems)
+        if name == "store" and "url" in table and "path" in table:
+            problems.append("[store] path, url: set one, path for SQLite or url for PostgreSQL")
         if name == "upstream" and "errors" in table:
             table["error_rules"] = _rules(table.pop("errors"), problems)
         sections[name] = _build(name, cls, table, problems)
@@ -321,6 +328,27 @@ def _check_values(sections: dict[str, Any], problems: list[str]) -> None:
         problems.append("[upstream] max_attempts: must be at least 1")
     if not 1 <= sections["store"].retain_days <= 3650:
         problems.append("[store] retain_days: must be between 1 and 3650")
+    problems.extend(_store_problems(sections["store"]))
+
+
+def _store_problems(store: StoreConfig) -> list[str]:
+    if not 1 <= store.pool_size <= 1000:
+        return ["[store] pool_size: must be between 1 and 1000"]
+    if not store.url:
+        return []
+    import urllib.parse
+
+    try:
+        url = urllib.parse.urlsplit(store.url)
+        url.port  # noqa: B018 - parses the port, raising on a bad one
+    except ValueError as exc:
+        return [f"[store] url: {exc}"]
+    if url.password is not None or "password=" in url.query:
+        return ["[store] url: holds a password; put none in the file and set PGPASSWORD "
+                "(or a PGPASSFILE) in the bridge's environment"]
+    if url.scheme not in ("postgresql", "postgres") or not url.hostname or len(url.path) < 2:
+        return [f"[store] url: expected postgresql://USER@HOST:PORT/DATABASE, got {store.url!r}"]
+    return []
 
 
 def _check_google(google: GoogleConfig, problems: list[str]) -> None:
@@ -385,7 +413,7 @@ def check_environment(config: Config, environ: Mapping[str, str] = os.environ) -
     if google is not None and not environ.get(google.credentials_env):
         problems.append(f"[google] credentials_env: environment variable {google.credentials_env} is not set")
     store_dir = config.resolve(config.store.path).parent
-    if not store_dir.is_dir():
+    if not config.store.url and not store_dir.is_dir():
         problems.append(f"[store] path: folder {store_dir} does not exist")
     return problems
 

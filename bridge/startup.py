@@ -54,10 +54,14 @@ def open_bridge(config: Config) -> Bridge:
     findings = preflight(config, resolved_server_config(config))
     if findings:
         raise StartupFailure(*findings.lines, code=CONFIG if findings.other else LISTEN)
+    from .store import NeedsMigration
+
     try:
         return Bridge.open(config)
     except sqlite3.Error as exc:  # the store changed since it was looked at
         raise StartupFailure(f"[store] path: {exc}") from None
+    except NeedsMigration as exc:  # likewise: migrated back by another release meanwhile
+        raise StartupFailure(f"[store]: {exc}") from None
 
 
 def preflight(config: Config, server: ServerConfig, *, listen: bool = True) -> Findings:
@@ -125,7 +129,14 @@ def bind_problem(address: str) -> str | None:
 
 def store_problems(config: Config) -> list[str]:
     """The store must be a SQLite database (or not exist yet) in a folder this process can
-    write: SQLite writes its WAL and shared-memory files beside the database."""
+    write: SQLite writes its WAL and shared-memory files beside the database. PostgreSQL's
+    must answer. Either must be at this release's schema version (a new SQLite file is
+    created at it): else one line naming ``booking-bridge store migrate``."""
+    from .store import version_problem
+
+    if config.store.url:
+        problem = version_problem(config)
+        return [problem] if problem else []
     path = config.resolve(config.store.path)
     folder = path.parent
     if not folder.is_dir():
@@ -139,6 +150,9 @@ def store_problems(config: Config) -> list[str]:
         problem = _not_sqlite(path)
         if problem:
             return [f"[store] path: {path}: {problem}"]
+        problem = version_problem(config)
+        if problem:
+            return [problem]
     return []
 
 

@@ -138,3 +138,57 @@ async def harness(sim: Simulator, clock: ManualClock, tmp_path: pathlib.Path) ->
     await h.start()
     yield h
     await h.stop()
+
+
+# -- the store backends ------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """A throwaway PostgreSQL cluster (tests/pgcluster.py) with a migrated template
+    database; skipped when PostgreSQL is not installed, failed instead under
+    BRIDGE_REQUIRE_POSTGRES=1 (CI, which installs it)."""
+    import asyncio
+    import os
+
+    from bridge.store._postgres import migrate
+
+    from . import pgcluster
+
+    try:
+        cluster = pgcluster.start()
+    except FileNotFoundError as exc:
+        if os.environ.get("BRIDGE_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"BRIDGE_REQUIRE_POSTGRES=1 but {exc}", pytrace=False)
+        pytest.skip(str(exc))
+    try:
+        asyncio.run(migrate(cluster.url(pgcluster.TEMPLATE)))
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(params=BACKENDS)
+def open_store(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Any:
+    """A function opening the store this test runs on (one per backend): each call a new
+    store object on the same data, so a test can reopen it, or open two as two replicas would."""
+    from bridge.store import SqliteStore
+    from bridge.store._postgres import PostgresStore
+
+    from . import pgcluster
+
+    if request.param == "sqlite":
+        path = tmp_path / "store.sqlite3"
+        return lambda: SqliteStore(path)
+    cluster = request.getfixturevalue("postgres")
+    url = cluster.new_database(pgcluster.TEMPLATE)
+    return lambda: PostgresStore(url, pool_size=4)
+
+
+@pytest.fixture
+async def store(open_store: Any) -> AsyncIterator[Any]:
+    s = open_store()
+    yield s
+    await s.close()

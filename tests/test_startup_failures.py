@@ -40,6 +40,8 @@ class Setup:
     metrics: str
     tls: dict[str, str] | None = None
     store: str = "bridge.sqlite3"
+    # [store] url instead of path: PostgreSQL.
+    url: str = ""
 
     def write(self) -> pathlib.Path:
         config = self.folder / "bridge.toml"
@@ -50,7 +52,7 @@ class Setup:
             + (f"[server.tls]\n{tls}" if tls else "")
             + '[upstream]\nbase_url = "http://127.0.0.1:9/external/v1"\ntoken_url = "http://127.0.0.1:9/oauth2/token"\n'
             'account = "demo"\ntenant_id = "t-1"\n'
-            f'[store]\npath = "{self.store}"\n'
+            + (f'[store]\nurl = "{self.url}"\n' if self.url else f'[store]\npath = "{self.store}"\n')
         )
         return config
 
@@ -232,3 +234,50 @@ def test_a_store_file_that_is_not_writable(setup: Setup, name: str) -> None:
     config = setup.write()
     with read_only(setup.folder / name):
         assert_refused(config, exitcodes.CONFIG, "[store] path", name, "not writable")
+
+
+# -- schema versions: serve refuses a store to migrate, naming the command ----------------
+
+
+def migrate(config: pathlib.Path) -> Run:
+    result = subprocess.run([sys.executable, "-m", "bridge", "store", "migrate", "--config", str(config)],
+                            env={**os.environ, **ENV}, capture_output=True, text=True, timeout=60)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    return Run(result.returncode, errors, result.stdout)  # stderr may log the file's tightening
+
+
+def test_a_first_release_sqlite_store_is_migrated_not_rejected(setup: Setup) -> None:
+    from .test_store import first_release_store
+
+    first_release_store(setup.folder / "bridge.sqlite3")
+    config = setup.write()
+    assert_refused(config, exitcodes.CONFIG, "[store]", "predates schema versions",
+                   f"run `booking-bridge store migrate --config {config}`")
+    done = migrate(config)
+    assert (done.code, done.output) == (exitcodes.OK, "store: migrated from schema version 0 to 1\n")
+    assert migrate(config).output == "store: already at schema version 1\n"
+    assert run("check", config).code == exitcodes.OK
+
+
+def test_migrate_creates_a_new_sqlite_store(setup: Setup) -> None:
+    done = migrate(setup.write())
+    assert (done.code, done.output) == (exitcodes.OK, "store: created at schema version 1\n")
+
+
+def test_a_postgres_database_is_created_by_migrate_and_serve_refuses_it_before(setup: Setup, postgres: object) -> None:
+    setup.url = postgres.new_database()  # type: ignore[attr-defined]
+    config = setup.write()
+    assert_refused(config, exitcodes.CONFIG, "[store]", "the database", "predates schema versions",
+                   "booking-bridge store migrate --config")
+    done = migrate(config)
+    assert (done.code, done.output) == (exitcodes.OK, "store: migrated from schema version 0 to 1\n")
+    assert run("check", config).code == exitcodes.OK
+
+
+def test_a_postgres_url_with_a_password_or_no_server(setup: Setup) -> None:
+    setup.url = "postgresql://bridge:secret@127.0.0.1:5/bridge"
+    result = run("check", setup.write())
+    assert result.code == exitcodes.PROBLEMS and "secret" not in result.output
+    assert any("[store] url: holds a password" in line and "PGPASSWORD" in line for line in result.errors)
+    setup.url = f"postgresql://bridge@127.0.0.1:{free_port()}/bridge"
+    assert_refused(setup.write(), exitcodes.CONFIG, "[store] url: cannot connect")

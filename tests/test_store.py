@@ -1,16 +1,34 @@
-"""The SQLite store: constraints hold, nothing half-written, everything survives a reopen."""
+"""The store, on both backends (SQLite and PostgreSQL, see the ``store`` fixture in
+conftest.py): constraints hold, nothing half-written, everything survives a reopen, the
+outbox merges, the watch list is claimed once, retention erases in batches. Then what is
+one backend's own: SQLite's WAL and sync, schema versions and ``store migrate``."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import pathlib
 import sqlite3
+from typing import Any
 
+import psycopg
 import pytest
 
-from bridge.core.models import Booking, BookingStatus, Client, Lease, LeaseState, PendingChange, Slot, Target
-from bridge.store import BOOKING_LEASE, BOOKING_PERSON_SLOT, LEASE_REFERENCE, Duplicate, SqliteStore
+from bridge.core.models import Booking, BookingStatus, Client, Lease, LeaseState, Notification, PendingChange, Slot, Target
+from bridge.store import (
+    BOOKING_LEASE,
+    BOOKING_PERSON_SLOT,
+    DEAD,
+    IDEMPOTENCY_KEY,
+    LEASE_REFERENCE,
+    PENDING,
+    SENT,
+    Duplicate,
+    NeedsMigration,
+    SqliteStore,
+)
+from bridge.store._retention import ERASED
 
 NOW = dt.datetime(2026, 11, 23, 7, 0, tzinfo=dt.timezone.utc)
 SLOT = Slot("m", "s", NOW + dt.timedelta(days=1), dt.timedelta(minutes=30), staff_id="st", availability_tag="t")
@@ -21,57 +39,57 @@ def lease(lease_id: str = "l1", reference: str = "r1") -> Lease:
     return Lease(lease_id, reference, SLOT, TARGET, LeaseState.HELD, NOW, None, "hold-1", NOW + dt.timedelta(minutes=14))
 
 
-def booking(booking_id: str = "b1", lease_id: str | None = "l1", pid: str = "pid1") -> Booking:
+def booking(booking_id: str = "b1", lease_id: str | None = "l1", pid: str = "pid1", *, start: dt.datetime | None = None,
+            key: str | None = None) -> Booking:
     client = Client("Ada", "Lovelace", "ada@example.com", "+46 70", (("postal_code", "111 20"),))
-    return Booking(booking_id, SLOT, TARGET, client, pid, "appt-1", BookingStatus.CONFIRMED, NOW, lease_id)
+    slot = SLOT if start is None else dataclasses.replace(SLOT, start=start)
+    return Booking(booking_id, slot, TARGET, client, pid, "appt-1", BookingStatus.CONFIRMED, NOW, lease_id,
+                   idempotency_key=key)
 
 
-@pytest.fixture
-async def store(tmp_path: pathlib.Path):
-    s = SqliteStore(tmp_path / "s.sqlite3")
-    yield s
-    await s.close()
+def note(booking_id: str = "b1", **changed: Any) -> Notification:
+    return Notification(booking_id, "m", "s", noticed_at=NOW, **changed)
 
 
-async def test_records_round_trip_and_survive_a_reopen(tmp_path: pathlib.Path) -> None:
-    path = tmp_path / "s.sqlite3"
-    first = SqliteStore(path)
+# -- records and constraints -----------------------------------------------------------
+
+
+async def test_records_round_trip_and_survive_a_reopen(open_store: Any) -> None:
+    first = open_store()
     pending = dataclasses.replace(booking(), pending=PendingChange("reschedule", NOW, dt.timedelta(minutes=15), "h2"))
     await first.insert_lease(lease())
     await first.insert_booking(pending)
     await first.close()
 
-    again = SqliteStore(path)
+    again = open_store()
     try:
         assert await again.get_lease("l1") == lease()
         assert await again.get_lease_by_reference("r1") == lease()
         assert await again.get_booking("b1") == pending
         assert await again.get_booking_by_lease("l1") == pending
+        assert await again.get_booking("nope") is None
+        await again.delete_lease("l1")
+        await again.delete_booking("b1")
+        assert await again.get_lease("l1") is None and await again.get_booking("b1") is None
     finally:
         await again.close()
 
 
-async def test_the_store_is_in_wal_mode_with_full_sync(store: SqliteStore) -> None:
-    modes = await store._run(lambda db: (db.execute("PRAGMA journal_mode").fetchone()[0],
-                                         db.execute("PRAGMA synchronous").fetchone()[0]))
-    assert modes == ("wal", 2)
-
-
-async def test_client_reference_is_unique(store: SqliteStore) -> None:
+async def test_client_reference_is_unique(store: Any) -> None:
     await store.insert_lease(lease())
     with pytest.raises(Duplicate) as dup:
         await store.insert_lease(lease(lease_id="l2"))
     assert dup.value.what == LEASE_REFERENCE
 
 
-async def test_a_lease_makes_one_booking(store: SqliteStore) -> None:
+async def test_a_lease_makes_one_booking(store: Any) -> None:
     await store.insert_booking(booking())
     with pytest.raises(Duplicate) as dup:
         await store.insert_booking(booking(booking_id="b2", pid="other"))
     assert dup.value.what == BOOKING_LEASE
 
 
-async def test_one_live_booking_per_person_and_slot(store: SqliteStore) -> None:
+async def test_one_live_booking_per_person_and_slot(store: Any) -> None:
     await store.insert_booking(booking())
     with pytest.raises(Duplicate) as dup:
         await store.insert_booking(booking(booking_id="b2", lease_id="l2"))
@@ -80,16 +98,289 @@ async def test_one_live_booking_per_person_and_slot(store: SqliteStore) -> None:
     await store.save(booking=dataclasses.replace(booking(), status=BookingStatus.CANCELED))
     await store.insert_booking(booking(booking_id="b2", lease_id="l2"))
     assert (await store.get_booking("b2")).status is BookingStatus.CONFIRMED
+    assert [b.booking_id for b in await store.bookings_of("pid1")] == ["b1", "b2"]
 
 
-async def test_a_failed_save_writes_neither_record(store: SqliteStore) -> None:
+async def test_one_booking_and_one_answer_per_idempotency_key(store: Any) -> None:
+    await store.insert_booking(booking(key="k1"))
+    with pytest.raises(Duplicate) as dup:
+        await store.insert_booking(booking(booking_id="b2", lease_id=None, pid="p2", key="k1"))
+    assert dup.value.what == IDEMPOTENCY_KEY
+    assert (await store.get_booking_by_idempotency_key("k1")).booking_id == "b1"
+
+    await store.claim_response("k1", "fp")
+    with pytest.raises(Duplicate) as dup:
+        await store.claim_response("k1", "other")
+    assert dup.value.what == IDEMPOTENCY_KEY
+    assert tuple(await store.get_response("k1")) == ("fp", None)
+    await store.store_response("k1", b"\x00answer\xff")
+    assert tuple(await store.get_response("k1")) == ("fp", b"\x00answer\xff")
+    await store.forget_response("k1")
+    assert await store.get_response("k1") is None
+
+
+async def test_a_failed_save_writes_neither_record(store: Any) -> None:
     await store.insert_lease(lease())
     await store.insert_booking(booking())
     await store.insert_booking(booking(booking_id="b2", lease_id=None, pid="pid2"))
     consumed = dataclasses.replace(lease(), state=LeaseState.CONSUMED)
     clash = dataclasses.replace(booking(booking_id="b2", lease_id=None, pid="pid2"), lease_id="l1")
     # The booking update breaks the one-booking-per-lease constraint (l1 already has b1).
-    with pytest.raises(sqlite3.IntegrityError, match=r"^UNIQUE constraint failed: bookings\.lease_id$"):
-        await store.save(lease=consumed, booking=clash)
+    with pytest.raises((sqlite3.IntegrityError, psycopg.errors.UniqueViolation), match="lease_id"):
+        await store.save(lease=consumed, booking=clash, notification=note("b2", status=BookingStatus.CANCELED))
     assert (await store.get_lease("l1")).state is LeaseState.HELD
     assert (await store.get_booking("b2")).lease_id is None
+    assert await store.due_notifications(NOW.timestamp(), 10) == []
+
+
+async def test_bookings_lists_by_merchant_and_status_earliest_first(store: Any) -> None:
+    await store.insert_booking(booking("b-late", None, "p1", start=NOW + dt.timedelta(days=3)))
+    await store.insert_booking(booking("b-early", None, "p2", start=NOW + dt.timedelta(days=2)))
+    await store.save(booking=dataclasses.replace(booking("b-late", None, "p1", start=NOW + dt.timedelta(days=3)),
+                                                 status=BookingStatus.CANCELED))
+    assert [b.booking_id for b in await store.bookings()] == ["b-early", "b-late"]
+    assert [b.booking_id for b in await store.bookings("m", "canceled")] == ["b-late"]
+    assert await store.bookings("other") == []
+
+
+# -- the outbox ------------------------------------------------------------------------
+
+
+async def test_a_change_of_an_unsent_notification_is_merged_and_the_old_send_does_not_count(store: Any) -> None:
+    await store.insert_booking(booking())
+    later = NOW + dt.timedelta(days=2)
+    await store.save(booking=booking(), notification=note(start=later))
+    [entry] = await store.due_notifications(NOW.timestamp(), 10)
+    assert entry.notification.start == later and entry.version == 1
+
+    await store.save(notification=note(status=BookingStatus.CANCELED))  # while the first is being sent
+    assert await store.finish_notification(entry, SENT, NOW.timestamp()) is False  # version 1 is stale
+    [merged] = await store.due_notifications(NOW.timestamp() + 120, 10)
+    assert (merged.id, merged.version) == (entry.id, 2)
+    assert (merged.notification.start, merged.notification.status) == (later, BookingStatus.CANCELED)
+    assert await store.finish_notification(merged, SENT, NOW.timestamp() + 120) is True
+    assert await store.notification_counts() == {"pending": 0, "sent": 1, "dropped": 0, "dead": 0}
+    [(listed, when, why)] = await store.notifications(SENT)
+    assert listed.id == entry.id and when.startswith("2026-11-23T07:02") and why is None
+
+    # A new change after the send is a new notification; pruning drops the settled one.
+    await store.save(notification=note(party_size=3))
+    assert await store.prune_notifications(NOW.timestamp() + 121) == 1
+    assert await store.notification_counts() == {"pending": 1, "sent": 0, "dropped": 0, "dead": 0}
+    assert (await store.inventory_backlog(NOW.timestamp()))[0] == 1
+
+
+async def test_a_retried_notification_waits_and_then_dies(store: Any) -> None:
+    await store.save(notification=note(status=BookingStatus.CANCELED))
+    t = NOW.timestamp()
+    [entry] = await store.due_notifications(t, 10)
+    await store.retry_notification(entry, t + 30, "503")
+    assert await store.due_notifications(t + 29, 10) == []
+    [again] = await store.due_notifications(t + 30, 10)
+    assert again.attempts == 1
+    assert await store.finish_notification(again, DEAD, t + 31, "gave up")
+    assert [(e.attempts, why) for e, _, why in await store.notifications(DEAD)] == [(2, "gave up")]
+    assert await store.notifications(PENDING) == []
+
+
+# -- the watch list --------------------------------------------------------------------
+
+
+async def test_confirmed_bookings_still_to_come_are_watched_and_spread_over_the_period(store: Any) -> None:
+    for i in range(4):
+        b = booking(f"b{i}", None, f"p{i}")
+        await store.insert_booking(b)
+        await store.save(booking=b)
+    cancelled = dataclasses.replace(booking("b3", None, "p3"), status=BookingStatus.CANCELED)
+    await store.save(booking=cancelled)  # no longer watched
+    t = NOW.timestamp()
+    assert await store.watched_count(t) == 3
+    assert await store.inventory_backlog(t) == (0, None)  # never read: no time yet
+
+    # Never read: spread over the 90 s period, so only the first is due now.
+    assert await store.due_watches(t, 10, 90.0) == ["b0"]
+    assert await store.due_watches(t + 30, 10, 90.0) == ["b1"]
+    assert await store.due_watches(t + 60, 10, 90.0) == ["b2"]
+    assert await store.inventory_backlog(t) == (0, t + 90)
+    await store.watch_next("b2", t + 95)
+    assert await store.due_watches(t + 120, 10, 90.0) == ["b0", "b2", "b1"]  # longest overdue first
+    await store.unwatch("b0")
+    assert await store.watched_count(t) == 2
+    # Ended bookings drop off the list.
+    assert await store.due_watches(SLOT.end.timestamp(), 10, 90.0) == []
+    assert await store.watched_count(t) == 0
+
+
+async def test_two_replicas_claiming_at_once_never_read_the_same_booking(open_store: Any) -> None:
+    first, second = open_store(), open_store()
+    try:
+        for i in range(40):
+            b = booking(f"b{i:02}", None, f"p{i}")
+            await first.insert_booking(b)
+            await first.save(booking=b, notification=note(b.booking_id, status=BookingStatus.CANCELED))
+        t = NOW.timestamp()
+        await first.due_watches(t - 100, 1, 1.0)  # gives every booking its time, all due by t
+        claims = await asyncio.gather(*(s.due_watches(t, 15, 90.0) for s in (first, second, first, second)))
+        read = [booking_id for claim in claims for booking_id in claim]
+        assert len(read) == len(set(read)) == 40
+
+        if isinstance(first, SqliteStore):
+            return  # one process owns a SQLite file: its one notifier reads what is due, unclaimed
+        sends = await asyncio.gather(*(s.due_notifications(t, 15) for s in (first, second, first, second)))
+        sent = [entry.id for batch in sends for entry in batch]
+        assert len(sent) == len(set(sent)) == 40
+        # Claimed until settled or a minute on: a replica that died holding them only delays them.
+        assert await first.due_notifications(t + 59, 50) == []
+        assert len(await second.due_notifications(t + 60, 50)) == 40
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_on_postgres_rows_another_replica_is_claiming_are_skipped_not_read_twice(postgres: Any) -> None:
+    """A claim still in flight (its transaction open) holds its rows: a second replica
+    claims the others at once instead of waiting and then taking the same ones."""
+    from psycopg.rows import dict_row
+
+    from bridge.store._pg_outbox import due, due_watches
+    from bridge.store._postgres import PostgresStore
+
+    from . import pgcluster
+
+    url = postgres.new_database(pgcluster.TEMPLATE)
+    other = PostgresStore(url)
+    try:
+        for i in range(6):
+            b = booking(f"b{i}", None, f"p{i}")
+            await other.insert_booking(b)
+            await other.save(booking=b, notification=note(b.booking_id, status=BookingStatus.CANCELED))
+        t = NOW.timestamp()
+        await other.due_watches(t - 100, 1, 1.0)
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=dict_row) as db:
+            async with db.transaction():
+                held = await due_watches(db, t, 3, 90.0)
+                sending = await due(db, t, 3)
+                watches = asyncio.create_task(other.due_watches(t, 10, 90.0))
+                notifications = asyncio.create_task(other.due_notifications(t, 10))
+                await asyncio.sleep(0.3)  # what the other replica claims meanwhile
+            claimed, sent = await watches, await notifications
+        assert len(held) == 3 and sorted(held + claimed) == [f"b{i}" for i in range(6)]
+        assert len(sending) == 3 and sorted(e.id for e in sending + sent) == list(range(1, 7))
+    finally:
+        await other.close()
+
+
+# -- retention -------------------------------------------------------------------------
+
+
+async def test_customers_of_ended_appointments_are_erased_in_batches_with_their_answers(store: Any) -> None:
+    old = NOW - dt.timedelta(days=40)
+    for i in range(5):
+        await store.insert_booking(booking(f"b{i}", None, f"p{i}", start=old + dt.timedelta(hours=i), key=f"k{i}"))
+        await store.claim_response(f"k{i}", "fp")
+        await store.store_response(f"k{i}", b"with the customer" if i != 2 else b"unreadable")
+    await store.insert_booking(booking("young", None, "py", start=NOW))
+
+    def scrub(body: bytes) -> bytes | None:
+        return None if body == b"unreadable" else b"without"
+
+    assert await store.erase_personal_data(NOW - dt.timedelta(days=30), scrub, batch=2) == 5
+    assert await store.erase_personal_data(NOW - dt.timedelta(days=30), scrub, batch=2) == 0
+    kept = {b.booking_id: b.client.email for b in await store.bookings()}
+    assert kept == {**{f"b{i}": "" for i in range(5)}, "young": "ada@example.com"}
+    assert [(await store.get_response(f"k{i}")).body for i in range(5)] == [b"without"] * 2 + [None] + [b"without"] * 2
+    assert (await store.get_booking("b0")).personal_identifier == "p0"
+    assert ERASED  # the one erased value both backends write
+
+
+# -- advisory locks ----------------------------------------------------------------------
+
+
+async def test_a_lock_is_held_by_one_caller_at_a_time(open_store: Any) -> None:
+    first, second = open_store(), open_store()
+    stores = [first, second] if isinstance(first, SqliteStore) is False else [first, first]
+    order: list[str] = []
+
+    async def hold(store: Any, name: str) -> None:
+        async with store.lock("booking:b1"):
+            order.append(f"{name} in")
+            await asyncio.sleep(0.05)
+            order.append(f"{name} out")
+
+    try:
+        await asyncio.gather(hold(stores[0], "a"), hold(stores[1], "b"))
+        assert order in (["a in", "a out", "b in", "b out"], ["b in", "b out", "a in", "a out"])
+    finally:
+        await first.close()
+        await second.close()
+
+
+# -- SQLite's own ----------------------------------------------------------------------
+
+
+async def test_the_sqlite_store_is_in_wal_mode_with_full_sync(tmp_path: pathlib.Path) -> None:
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    try:
+        modes = await store._run(lambda db: (db.execute("PRAGMA journal_mode").fetchone()[0],
+                                             db.execute("PRAGMA synchronous").fetchone()[0]))
+        assert modes == ("wal", 2)
+    finally:
+        await store.close()
+
+
+# -- schema versions -------------------------------------------------------------------
+
+
+def first_release_store(path: pathlib.Path) -> None:
+    """A store as the first release left it: its tables and a booking, no schema_version."""
+    from bridge.store._sqlite import SCHEMA
+
+    with sqlite3.connect(path) as db:
+        for statement in SCHEMA:
+            db.execute(statement)
+        db.execute("INSERT INTO responses (idempotency_key, fingerprint) VALUES ('k', 'fp')")
+    db.close()
+
+
+async def test_a_new_sqlite_store_is_created_at_the_current_version_an_old_one_needs_migrating(
+    tmp_path: pathlib.Path,
+) -> None:
+    from bridge.store import SCHEMA_VERSION
+    from bridge.store._sqlite import read_version
+
+    await SqliteStore(tmp_path / "new.sqlite3").close()
+    assert read_version(tmp_path / "new.sqlite3") == SCHEMA_VERSION
+
+    old = tmp_path / "old.sqlite3"
+    first_release_store(old)
+    with pytest.raises(NeedsMigration) as needs:
+        SqliteStore(old)
+    assert needs.value.found == 0
+    migrated = SqliteStore(old, migrate=True)
+    assert migrated.found_version == 0
+    assert tuple(await migrated.get_response("k")) == ("fp", None)  # the rows are kept
+    await migrated.close()
+    assert read_version(old) == SCHEMA_VERSION
+    await SqliteStore(old).close()
+
+
+async def test_postgres_is_created_only_by_migrate(postgres: Any) -> None:
+    from bridge.store import SCHEMA_VERSION
+    from bridge.store._postgres import PostgresStore, migrate, read_version
+
+    url = postgres.new_database()
+    store = PostgresStore(url)
+    try:
+        with pytest.raises(NeedsMigration) as needs:
+            await store.get_lease("l1")
+        assert needs.value.found == 0
+    finally:
+        await store.close()
+    assert await migrate(url) == 0
+    assert await migrate(url) == SCHEMA_VERSION  # idempotent
+    assert read_version(url) == SCHEMA_VERSION
+    store = PostgresStore(url)
+    try:
+        assert await store.get_lease("l1") is None
+    finally:
+        await store.close()

@@ -1,4 +1,5 @@
-"""Durable state behind the core: a small protocol, SQLite by default.
+"""Durable state behind the core: a small protocol, SQLite by default, PostgreSQL for
+several replicas (``[store] url``).
 
 The core writes its intent first (a lease in HOLDING, a booking in CONFIRMING, a pending
 change) and only then calls the upstream, so that a crash at any point leaves a record
@@ -8,15 +9,22 @@ memory, so it holds across restarts and replicas.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..core.models import Booking, Lease, Notification
 from ._outbox import DEAD, DROPPED, PENDING, SENT, OutboxEntry
 from ._duplicate import BOOKING_LEASE, BOOKING_PERSON_SLOT, IDEMPOTENCY_KEY, LEASE_REFERENCE, Duplicate
 from ._response import Response
 from ._retention import Scrub
+from ._schema import CURRENT as SCHEMA_VERSION
+from ._schema import NeedsMigration
 from ._sqlite import SqliteStore
+from ._sqlite import read_version as read_sqlite_version
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 
 class Store(Protocol):
@@ -63,7 +71,71 @@ class Store(Protocol):
     async def watched_count(self, now: float) -> int: ...
     async def inventory_backlog(self, now: float) -> tuple[int, float | None]:
         """(notifications not yet delivered, the earliest read time of a watched booking)."""
+    def lock(self, key: str) -> contextlib.AbstractAsyncContextManager[None]:
+        """Held by one caller at a time per ``key``: across replicas in PostgreSQL (an
+        advisory lock), within the process in SQLite (one process owns the file)."""
     async def close(self) -> None: ...
+
+
+def open_store(config: Config) -> Store:
+    """The configured store: PostgreSQL when ``[store] url`` is set, else the SQLite file
+    (created at the current schema version when new). NeedsMigration for an older store;
+    PostgreSQL's says so on first use."""
+    if config.store.url:
+        from ._postgres import PostgresStore
+
+        return PostgresStore(config.store.url, config.store.pool_size)
+    return SqliteStore(config.resolve(config.store.path))
+
+
+async def migrate(config: Config) -> tuple[int | None, int]:
+    """Create or upgrade the configured store's schema: (the version it was at, None for a
+    new SQLite file; the version it is at now)."""
+    if config.store.url:
+        from ._postgres import migrate as migrate_postgres
+
+        return await migrate_postgres(config.store.url), SCHEMA_VERSION
+    store = SqliteStore(config.resolve(config.store.path), migrate=True)
+    await store.close()
+    return store.found_version, SCHEMA_VERSION
+
+
+def inspect_problem(config: Config) -> str | None:
+    """Why a command that reads the store (outbox, bookings) cannot: no SQLite file yet, a
+    store to migrate, a database that does not answer; None when it can."""
+    if not config.store.url:
+        path = config.resolve(config.store.path)
+        if not path.is_file():
+            return f"[store] path: {path}: no such file"
+    return version_problem(config)
+
+
+def version_problem(config: Config) -> str | None:
+    """One line when the store is not at this release's schema version (or, for
+    PostgreSQL, cannot be reached); None when ``serve`` may open it."""
+    from ._schema import problem
+
+    if config.store.url:
+        import psycopg
+
+        from ._postgres import read_version
+
+        try:
+            found = read_version(config.store.url)
+        except psycopg.Error as exc:
+            return f"[store] url: cannot connect: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}"
+        where = "the database"
+    else:
+        path = config.resolve(config.store.path)
+        if not path.is_file():
+            return None
+        version = read_sqlite_version(path)
+        if version is None:  # empty: created at the current version when opened
+            return None
+        found, where = version, f"the store {path}"
+    if found == SCHEMA_VERSION:
+        return None
+    return f"[store]: {problem(found, where, config.source or 'FILE')}"
 
 
 __all__ = [
@@ -77,7 +149,13 @@ __all__ = [
     "Duplicate",
     "IDEMPOTENCY_KEY",
     "LEASE_REFERENCE",
+    "NeedsMigration",
+    "SCHEMA_VERSION",
     "Response",
     "SqliteStore",
     "Store",
+    "inspect_problem",
+    "migrate",
+    "open_store",
+    "version_problem",
 ]

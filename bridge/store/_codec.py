@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Any
 
 from ..core.models import (
@@ -168,3 +169,20 @@ def booking_from_row(row: Any) -> Booking:
         idempotency_key=row["idempotency_key"],
         cancelled_elsewhere=bool(row["cancelled_elsewhere"]),
     )
+
+
+# -- statements written once, in psycopg's %(name)s style; sqlite_named turns them into
+# SQLite's :name style.
+
+
+def insert_sql(table: str, row: dict[str, Any]) -> str:
+    return f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join(f'%({k})s' for k in row)})"
+
+
+def update_sql(table: str, key: str, row: dict[str, Any]) -> str:
+    sets = ", ".join(f"{k} = %({k})s" for k in row if k != key)
+    return f"UPDATE {table} SET {sets} WHERE {key} = %({key})s"
+
+
+def sqlite_named(sql: str) -> str:
+    return re.sub(r"%\((\w+)\)s", r":\1", sql)

@@ -15,3 +15,18 @@ BOOKING_LEASE = "booking.lease_id"
 BOOKING_PERSON_SLOT = "booking.person_slot"
 # One booking per idempotency token, and one stored answer.
 IDEMPOTENCY_KEY = "booking.idempotency_key"
+
+
+def classify(constraint: str) -> str | None:
+    """The Duplicate a unique violation stands for, from what the database names: SQLite's
+    message ("UNIQUE constraint failed: bookings.lease_id") or PostgreSQL's constraint name
+    ("bookings_lease_id_key"); None for a constraint no caller expects to break."""
+    if "client_reference" in constraint:
+        return LEASE_REFERENCE
+    if "bookings.lease_id" in constraint or "bookings_lease_id" in constraint:
+        return BOOKING_LEASE
+    if "idempotency_key" in constraint or "responses" in constraint:
+        return IDEMPOTENCY_KEY
+    if "personal_identifier" in constraint or "person_slot" in constraint:
+        return BOOKING_PERSON_SLOT
+    return None

@@ -16,35 +16,7 @@ import sqlite3
 from typing import Any, NamedTuple
 
 from ..core.models import Booking, BookingStatus, Notification
-from ._codec import parse_ts, ts
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    booking_id TEXT NOT NULL,
-    merchant_id TEXT NOT NULL,
-    service_id TEXT NOT NULL,
-    status TEXT,
-    start TEXT,
-    duration_s INTEGER,
-    party_size INTEGER,
-    version INTEGER NOT NULL DEFAULT 1,
-    state TEXT NOT NULL DEFAULT 'pending',
-    attempts INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL,
-    next_attempt_at REAL NOT NULL,
-    finished_at REAL,
-    last_error TEXT
-);
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt_at);
-CREATE INDEX IF NOT EXISTS outbox_booking ON outbox (booking_id, state);
-CREATE TABLE IF NOT EXISTS watches (
-    booking_id TEXT PRIMARY KEY,
-    ends_at REAL NOT NULL,
-    next_read_at REAL
-);
-CREATE INDEX IF NOT EXISTS watches_due ON watches (next_read_at);
-"""
+from ._codec import parse_ts, sqlite_named, ts
 
 PENDING, SENT, DROPPED, DEAD = "pending", "sent", "dropped", "dead"
 STATES = (PENDING, SENT, DROPPED, DEAD)
@@ -58,6 +30,14 @@ class OutboxEntry(NamedTuple):
     created_at: float
 
 
+# Written once in psycopg's style; SQLite's named style is the same with :name.
+MERGE = ("UPDATE outbox SET status = %(status)s, start = %(start)s, duration_s = %(duration_s)s,"
+         " party_size = %(party_size)s, version = version + 1 WHERE id = %(id)s")
+INSERT = ("INSERT INTO outbox (booking_id, merchant_id, service_id, status, start, duration_s, party_size,"
+          " created_at, next_attempt_at) VALUES (%(booking_id)s, %(merchant_id)s, %(service_id)s, %(status)s,"
+          " %(start)s, %(duration_s)s, %(party_size)s, %(noticed_at)s, 0)")
+
+
 def enqueue(db: sqlite3.Connection, note: Notification) -> None:
     """Inside the caller's transaction; due at once."""
     row = db.execute(
@@ -65,21 +45,9 @@ def enqueue(db: sqlite3.Connection, note: Notification) -> None:
         (note.booking_id,),
     ).fetchone()
     if row is not None:
-        merged = _notification(row).then(note)
-        db.execute(
-            "UPDATE outbox SET status = :status, start = :start, duration_s = :duration_s,"
-            " party_size = :party_size, version = version + 1 WHERE id = :id",
-            {**_columns(merged), "id": row["id"]},
-        )
+        db.execute(sqlite_named(MERGE), {**merged_columns(row, note), "id": row["id"]})
         return
-    db.execute(
-        "INSERT INTO outbox (booking_id, merchant_id, service_id, status, start, duration_s, party_size,"
-        " created_at, next_attempt_at) VALUES (:booking_id, :merchant_id, :service_id, :status, :start,"
-        " :duration_s, :party_size, :noticed_at, 0)",
-        {**_columns(note), "booking_id": note.booking_id, "merchant_id": note.merchant_id,
-         "service_id": note.service_id,
-         "noticed_at": note.noticed_at.timestamp() if note.noticed_at else 0.0},
-    )
+    db.execute(sqlite_named(INSERT), new_row(note))
 
 
 def follow(db: sqlite3.Connection, booking: Booking) -> None:
@@ -99,7 +67,7 @@ def due(db: sqlite3.Connection, now: float, limit: int) -> list[OutboxEntry]:
         "SELECT * FROM outbox WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?",
         (now, limit),
     ).fetchall()
-    return [OutboxEntry(r["id"], r["version"], _notification(r), r["attempts"], r["created_at"]) for r in rows]
+    return [entry_of(r) for r in rows]
 
 
 def finish(db: sqlite3.Connection, entry: OutboxEntry, state: str, now: float, error: str | None) -> bool:
@@ -124,14 +92,7 @@ def listed(db: sqlite3.Connection, state: str, limit: int) -> list[tuple[OutboxE
     rows = db.execute(
         "SELECT * FROM outbox WHERE state = ? ORDER BY id DESC LIMIT ?", (state, limit)
     ).fetchall()
-    return [
-        (
-            OutboxEntry(r["id"], r["version"], _notification(r), r["attempts"], r["created_at"]),
-            ts(dt.datetime.fromtimestamp(r["finished_at"] or r["created_at"], dt.timezone.utc)) or "",
-            r["last_error"],
-        )
-        for r in rows
-    ]
+    return [settled(r) for r in rows]
 
 
 def prune(db: sqlite3.Connection, before: float) -> int:
@@ -139,8 +100,7 @@ def prune(db: sqlite3.Connection, before: float) -> int:
 
 
 def counts(db: sqlite3.Connection) -> dict[str, int]:
-    found = dict(db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetchall())
-    return {state: found.get(state, 0) for state in STATES}
+    return every_state(db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetchall())
 
 
 def due_watches(db: sqlite3.Connection, now: float, limit: int, period: float) -> list[str]:
@@ -177,6 +137,35 @@ def backlog(db: sqlite3.Connection, now: float) -> tuple[int, float | None]:
         (now,),
     ).fetchone()
     return int(pending), None if row is None else float(row[0])
+
+
+# -- pure helpers, shared with PostgreSQL's statements (_pg_outbox) --------------------
+
+
+def entry_of(r: Any) -> OutboxEntry:
+    return OutboxEntry(r["id"], r["version"], _notification(r), r["attempts"], r["created_at"])
+
+
+def settled(r: Any) -> tuple[OutboxEntry, str, str | None]:
+    """An entry with when it settled (ISO) and why."""
+    when = ts(dt.datetime.fromtimestamp(r["finished_at"] or r["created_at"], dt.timezone.utc)) or ""
+    return entry_of(r), when, r["last_error"]
+
+
+def every_state(rows: Any) -> dict[str, int]:
+    found = {state: int(count) for state, count in rows}
+    return {state: found.get(state, 0) for state in STATES}
+
+
+def merged_columns(pending: Any, note: Notification) -> dict[str, Any]:
+    """The pending row ``pending`` with ``note`` merged into it (the later state supersedes)."""
+    return _columns(_notification(pending).then(note))
+
+
+def new_row(note: Notification) -> dict[str, Any]:
+    return {**_columns(note), "booking_id": note.booking_id, "merchant_id": note.merchant_id,
+            "service_id": note.service_id,
+            "noticed_at": note.noticed_at.timestamp() if note.noticed_at else 0.0}
 
 
 def _columns(note: Notification) -> dict[str, Any]:

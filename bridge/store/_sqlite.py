@@ -8,79 +8,40 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import datetime as dt
 import pathlib
 import sqlite3
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 from ..core.models import Booking, Lease, Notification
 from ._response import Response
-from . import _codec, _outbox, _private, _retention
+from . import _codec, _outbox, _private, _retention, _schema
 from ._outbox import OutboxEntry
-from ._duplicate import BOOKING_LEASE, BOOKING_PERSON_SLOT, IDEMPOTENCY_KEY, LEASE_REFERENCE, Duplicate
+from ._duplicate import Duplicate, classify
 
 T = TypeVar("T")
 
-_SLOT_COLUMNS = """
-    merchant_id TEXT NOT NULL,
-    service_id TEXT NOT NULL,
-    start TEXT NOT NULL,
-    duration_s INTEGER NOT NULL,
-    staff_id TEXT NOT NULL,
-    room_id TEXT NOT NULL,
-    availability_tag TEXT NOT NULL,
-    party_size INTEGER NOT NULL,
-    tenant_id TEXT NOT NULL,
-    branch_id TEXT NOT NULL,
-    upstream_service_id TEXT NOT NULL,
-    resource_id TEXT,
-    time_zone TEXT NOT NULL,
-"""
-
-SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS leases (
-    lease_id TEXT PRIMARY KEY,
-    client_reference TEXT NOT NULL UNIQUE,
-    {_SLOT_COLUMNS}
-    state TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    requested_expiration TEXT,
-    hold_id TEXT,
-    expires_at TEXT
-);
-CREATE TABLE IF NOT EXISTS bookings (
-    booking_id TEXT PRIMARY KEY,
-    lease_id TEXT UNIQUE,
-    {_SLOT_COLUMNS}
-    client TEXT NOT NULL,
-    personal_identifier TEXT NOT NULL,
-    appointment_id TEXT NOT NULL,
-    status TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    pending TEXT,
-    idempotency_key TEXT UNIQUE,
-    cancelled_elsewhere INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS responses (
-    idempotency_key TEXT PRIMARY KEY,
-    fingerprint TEXT NOT NULL,
-    response BLOB
-);
-CREATE UNIQUE INDEX IF NOT EXISTS bookings_person_slot
-    ON bookings (personal_identifier, tenant_id, branch_id, upstream_service_id, start)
-    WHERE status != 'canceled';
-CREATE INDEX IF NOT EXISTS bookings_person ON bookings (personal_identifier);
-"""
-
+SCHEMA = _schema.tables(blob="BLOB", real="REAL", serial="INTEGER PRIMARY KEY AUTOINCREMENT")
 
 class SqliteStore:
-    def __init__(self, path: str | pathlib.Path):
-        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
-        self._db: sqlite3.Connection = self._executor.submit(self._open, str(path)).result()
+    """``migrate``: bring an older store up to this release's schema (``store migrate``);
+    without it such a store raises NeedsMigration. A new, empty file is always created at
+    the current version."""
 
-    @staticmethod
-    def _open(path: str) -> sqlite3.Connection:
+    def __init__(self, path: str | pathlib.Path, *, migrate: bool = False):
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        try:
+            self._db: sqlite3.Connection = self._executor.submit(self._open, str(path), migrate).result()
+        except BaseException:
+            self._executor.shutdown(wait=False)
+            raise
+        self._locks: dict[str, asyncio.Lock] = {}
+        # The version the store was at when opened (None: it was new); migrate reports it.
+        self.found_version: int | None = self._found
+
+    def _open(self, path: str, migrate: bool) -> sqlite3.Connection:
         _private.make_private(pathlib.Path(path))
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         db.row_factory = sqlite3.Row
@@ -90,31 +51,33 @@ class SqliteStore:
         # FULL: a commit is on disk before the call returns, so nothing acknowledged is lost.
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA busy_timeout=5000")
-        db.executescript(SCHEMA)
-        db.executescript(_outbox.SCHEMA)
+        try:
+            self._found = found = schema_version(db)
+            if found != _schema.CURRENT:
+                if found is not None and (found > _schema.CURRENT or not migrate):
+                    raise _schema.NeedsMigration(found, f"the store {path}")
+                with _transaction(db):
+                    upgrade(db)
+        except BaseException:
+            db.close()
+            raise
         return db
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, self._db)
 
     async def _insert(self, table: str, row: dict[str, Any]) -> None:
-        sql = f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})"
+        sql = _codec.sqlite_named(_codec.insert_sql(table, row))
 
         def insert(db: sqlite3.Connection) -> None:
             try:
                 with _transaction(db):
                     db.execute(sql, row)
             except sqlite3.IntegrityError as exc:
-                text = str(exc)
-                if "client_reference" in text:
-                    raise Duplicate(LEASE_REFERENCE) from None
-                if "bookings.lease_id" in text:
-                    raise Duplicate(BOOKING_LEASE) from None
-                if "idempotency_key" in text or "responses" in text:
-                    raise Duplicate(IDEMPOTENCY_KEY) from None
-                if "personal_identifier" in text:
-                    raise Duplicate(BOOKING_PERSON_SLOT) from None
-                raise
+                what = classify(str(exc))
+                if what is None:
+                    raise
+                raise Duplicate(what) from None
 
         await self._run(insert)
 
@@ -264,14 +227,51 @@ class SqliteStore:
 
         return await self._run(run)
 
+    @contextlib.asynccontextmanager
+    async def lock(self, key: str) -> AsyncIterator[None]:
+        """Held by one caller at a time per key. One process owns a SQLite store, so an
+        asyncio lock is enough; PostgreSQL's store takes an advisory lock across replicas."""
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            yield
+
     async def close(self) -> None:
         await self._run(lambda db: db.close())
         self._executor.shutdown(wait=True)
 
 
 def _update(table: str, key: str, row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    sets = ", ".join(f"{k} = :{k}" for k in row if k != key)
-    return f"UPDATE {table} SET {sets} WHERE {key} = :{key}", row
+    return _codec.sqlite_named(_codec.update_sql(table, key, row)), row
+
+
+def schema_version(db: sqlite3.Connection) -> int | None:
+    """None for an empty database; 0 for one with tables but no version (the first release)."""
+    names = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not names:
+        return None
+    if "schema_version" not in names:
+        return 0
+    row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    return 0 if row is None or row[0] is None else int(row[0])
+
+
+def upgrade(db: sqlite3.Connection) -> None:
+    """Inside the caller's transaction: every step up to the current version, then the stamp.
+    Version 1's statements are all IF NOT EXISTS, so a first-release store keeps its rows."""
+    for statement in SCHEMA:
+        db.execute(statement)
+    db.execute(_schema.VERSION_TABLE)
+    db.execute("DELETE FROM schema_version")
+    db.execute("INSERT INTO schema_version (version) VALUES (?)", (_schema.CURRENT,))
+
+
+def read_version(path: pathlib.Path) -> int | None:
+    """The schema version of the store file, read-only (None: empty or no file)."""
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return schema_version(db)
+    finally:
+        db.close()
 
 
 class _transaction:

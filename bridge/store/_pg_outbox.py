@@ -1,0 +1,153 @@
+"""The notification outbox and the watch list, as PostgreSQL statements (see _outbox for
+the rules, which are the same).
+
+Several replicas share one database, so what one takes the others must not:
+
+- the merge into a booking's pending notification runs under a transaction-scoped
+  advisory lock on the booking, so two replicas saving the same booking at once still
+  leave one pending notification, not two;
+- due notifications are claimed ``SELECT … FOR UPDATE SKIP LOCKED`` and marked
+  ``claimed_until`` a while on, so no other replica sends them meanwhile; settling or
+  retrying one clears its claim, and a replica that dies holding one only delays it;
+- due watches are claimed the same way and their next read set a period on, in the
+  claiming transaction, so no two replicas read a booking in one round.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from ..core.models import Booking, BookingStatus, Notification
+from . import _outbox
+from ._outbox import OutboxEntry
+from ._retention import ERASED, Scrub
+
+# How long a replica has to send what it claimed before another may take it.
+CLAIM_SECONDS = 60.0
+
+# What version 1 adds beyond the shared tables.
+EXTRA = ["ALTER TABLE outbox ADD COLUMN IF NOT EXISTS claimed_until DOUBLE PRECISION"]
+
+
+async def enqueue(db: AsyncConnection[Any], note: Notification) -> None:
+    """Inside the caller's transaction; due at once."""
+    await db.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", ("outbox:" + note.booking_id,))
+    row = await (await db.execute(
+        "SELECT * FROM outbox WHERE booking_id = %s AND state = 'pending' ORDER BY id DESC LIMIT 1",
+        (note.booking_id,),
+    )).fetchone()
+    if row is not None:
+        await db.execute(_outbox.MERGE, {**_outbox.merged_columns(row, note), "id": row["id"]})
+        return
+    await db.execute(_outbox.INSERT, _outbox.new_row(note))
+
+
+async def follow(db: AsyncConnection[Any], booking: Booking) -> None:
+    if booking.status is BookingStatus.CONFIRMED:
+        await db.execute(
+            "INSERT INTO watches (booking_id, ends_at) VALUES (%s, %s)"
+            " ON CONFLICT (booking_id) DO UPDATE SET ends_at = excluded.ends_at",
+            (booking.booking_id, booking.slot.end.timestamp()),
+        )
+    else:
+        await db.execute("DELETE FROM watches WHERE booking_id = %s", (booking.booking_id,))
+
+
+async def due(db: AsyncConnection[Any], now: float, limit: int) -> list[OutboxEntry]:
+    rows = await (await db.execute(
+        "WITH taken AS (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= %(now)s"
+        " AND (claimed_until IS NULL OR claimed_until <= %(now)s) ORDER BY id LIMIT %(limit)s"
+        " FOR UPDATE SKIP LOCKED)"
+        " UPDATE outbox SET claimed_until = %(until)s FROM taken WHERE outbox.id = taken.id RETURNING outbox.*",
+        {"now": now, "limit": limit, "until": now + CLAIM_SECONDS},
+    )).fetchall()
+    return sorted((_outbox.entry_of(r) for r in rows), key=lambda entry: entry.id)
+
+
+async def finish(db: AsyncConnection[Any], entry: OutboxEntry, state: str, now: float, error: str | None) -> bool:
+    await db.execute("UPDATE outbox SET claimed_until = NULL WHERE id = %s", (entry.id,))
+    cursor = await db.execute(
+        "UPDATE outbox SET state = %s, finished_at = %s, last_error = %s, attempts = attempts + 1"
+        " WHERE id = %s AND version = %s",
+        (state, now, error, entry.id, entry.version),
+    )
+    return cursor.rowcount == 1
+
+
+async def retry(db: AsyncConnection[Any], entry: OutboxEntry, next_attempt_at: float, error: str) -> None:
+    await db.execute(
+        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = %s, last_error = %s, claimed_until = NULL"
+        " WHERE id = %s",
+        (next_attempt_at, error, entry.id),
+    )
+
+
+async def listed(db: AsyncConnection[Any], state: str, limit: int) -> list[tuple[OutboxEntry, str, str | None]]:
+    rows = await (await db.execute(
+        "SELECT * FROM outbox WHERE state = %s ORDER BY id DESC LIMIT %s", (state, limit))).fetchall()
+    return [_outbox.settled(r) for r in rows]
+
+
+async def prune(db: AsyncConnection[Any], before: float) -> int:
+    cursor = await db.execute("DELETE FROM outbox WHERE state != 'pending' AND finished_at < %s", (before,))
+    return cursor.rowcount
+
+
+async def counts(db: AsyncConnection[Any]) -> dict[str, int]:
+    rows = await (await db.execute("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")).fetchall()
+    return _outbox.every_state((r["state"], r["n"]) for r in rows)
+
+
+async def due_watches(db: AsyncConnection[Any], now: float, limit: int, period: float) -> list[str]:
+    """As _outbox.due_watches; rows another replica is claiming are skipped, not waited for."""
+    await db.execute("DELETE FROM watches WHERE ends_at <= %s", (now,))
+    await db.execute(
+        "WITH locked AS (SELECT booking_id FROM watches WHERE next_read_at IS NULL FOR UPDATE SKIP LOCKED),"
+        " fresh AS (SELECT booking_id, ROW_NUMBER() OVER (ORDER BY booking_id) - 1 AS k,"
+        " COUNT(*) OVER () AS n FROM locked)"
+        " UPDATE watches SET next_read_at = %(now)s + %(period)s * fresh.k / fresh.n"
+        " FROM fresh WHERE watches.booking_id = fresh.booking_id",
+        {"now": now, "period": period},
+    )
+    rows = await (await db.execute(
+        "WITH due AS (SELECT booking_id, next_read_at FROM watches WHERE next_read_at <= %(now)s"
+        " ORDER BY next_read_at, booking_id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
+        " UPDATE watches SET next_read_at = %(next)s FROM due WHERE watches.booking_id = due.booking_id"
+        " RETURNING due.booking_id, due.next_read_at AS was",
+        {"now": now, "limit": limit, "next": now + period},
+    )).fetchall()
+    return [r["booking_id"] for r in sorted(rows, key=lambda r: (r["was"], r["booking_id"]))]
+
+
+async def backlog(db: AsyncConnection[Any], now: float) -> tuple[int, float | None]:
+    pending = await (await db.execute("SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'")).fetchone()
+    row = await (await db.execute(
+        "SELECT next_read_at FROM watches WHERE next_read_at IS NOT NULL AND ends_at > %s"
+        " ORDER BY next_read_at LIMIT 1",
+        (now,),
+    )).fetchone()
+    return int(pending["n"]), None if row is None else float(row["next_read_at"])
+
+
+async def erase_ended(db: AsyncConnection[Any], ended_before: dt.datetime, scrub: Scrub, limit: int) -> int:
+    """As _retention.erase_ended; rows another replica is erasing are skipped."""
+    rows = await (await db.execute(
+        "SELECT booking_id, idempotency_key FROM bookings WHERE client != %(erased)s"
+        " AND FLOOR(EXTRACT(EPOCH FROM start::timestamptz)) + duration_s <= %(cutoff)s"
+        " ORDER BY start LIMIT %(limit)s FOR UPDATE SKIP LOCKED",
+        {"erased": ERASED, "cutoff": int(ended_before.timestamp()), "limit": limit},
+    )).fetchall()
+    for row in rows:
+        await db.execute("UPDATE bookings SET client = %s WHERE booking_id = %s", (ERASED, row["booking_id"]))
+        key = row["idempotency_key"]
+        if key is None:
+            continue
+        stored = await (await db.execute(
+            "SELECT response FROM responses WHERE idempotency_key = %s FOR UPDATE", (key,))).fetchone()
+        if stored is not None and stored["response"] is not None:
+            await db.execute("UPDATE responses SET response = %s WHERE idempotency_key = %s",
+                             (scrub(bytes(stored["response"])), key))
+    return len(rows)
