@@ -12,7 +12,7 @@ import os
 import pathlib
 import sqlite3
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 
@@ -22,7 +22,7 @@ from bridge.clock import ManualClock
 from bridge.core.models import Booking, BookingStatus, Client, Slot, Target
 from bridge.retention import Retention
 from bridge.simulator import Simulator
-from bridge.store import SqliteStore
+from bridge.store import SqliteStore, Store
 
 from . import test_v2_grpc as v2_calls
 from . import test_v3_rest as v3_calls
@@ -199,21 +199,23 @@ async def test_serve_honours_the_configured_retain_days(
         await h.stop()
 
 
-async def test_the_serve_loop_erases_at_once_and_then_every_round(tmp_path: pathlib.Path) -> None:
-    path = tmp_path / "loop.sqlite3"
-    store = SqliteStore(path)
+async def test_the_serve_loop_erases_at_once_and_then_every_round(store: Store) -> None:
+    """On either backend (the ``store`` fixture)."""
     clock = ManualClock(NOW)
     retention = Retention(store, clock, retain_days=1, interval=0.01)
+
+    async def emails() -> set[str]:
+        return {b.client.email or "<erased>" for b in await store.bookings()}
+
     try:
         await store.insert_booking(store_booking("b-old", NOW - dt.timedelta(days=2)))
         await store.insert_booking(store_booking("b-new", NOW + dt.timedelta(days=1)))
         retention.start()
-        await eventually(lambda: set(customers(path)) == {"<erased>", "ada@example.com"})
+        await eventually(emails, {"<erased>", "ada@example.com"})
         clock.advance(days=3)
-        await eventually(lambda: set(customers(path)) == {"<erased>"})
+        await eventually(emails, {"<erased>"})
     finally:
         await retention.stop()
-        await store.close()
 
 
 NOW = dt.datetime(2026, 11, 23, 7, 0, tzinfo=dt.timezone.utc)
@@ -231,9 +233,9 @@ def until(clock: ManualClock, when: dt.datetime) -> None:
     clock.advance(seconds=(when - clock.now()).total_seconds())
 
 
-async def eventually(check: Callable[[], bool]) -> None:
+async def eventually(found: Callable[[], Awaitable[set[str]]], expected: set[str]) -> None:
     for _ in range(500):
-        if check():
+        if await found() == expected:
             return
         await asyncio.sleep(0.01)
-    assert check()
+    assert await found() == expected
