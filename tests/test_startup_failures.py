@@ -272,6 +272,34 @@ def test_a_postgres_database_is_created_by_migrate_and_serve_refuses_it_before(s
     done = migrate(config)
     assert (done.code, done.output) == (exitcodes.OK, "store: migrated from schema version 0 to 1\n")
     assert run("check", config).code == exitcodes.OK
+    listed = subprocess.run([sys.executable, "-m", "bridge", "bookings", "list", "--config", str(config)],
+                            env={**os.environ, **ENV}, capture_output=True, text=True, timeout=60)
+    assert (listed.returncode, listed.stderr) == (exitcodes.OK, "")
+
+    # serve starts on it, answers, and stops cleanly on SIGTERM.
+    import signal
+    import time
+
+    child = subprocess.Popen([sys.executable, "-m", "bridge", "serve", "--config", str(config)],
+                             env={**os.environ, **ENV}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        host, _, port = setup.grpc.rpartition(":")
+        deadline = time.monotonic() + 30
+        while True:
+            assert child.poll() is None, child.communicate()
+            try:
+                socket.create_connection((host, int(port)), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "serve did not listen within 30 s"
+                time.sleep(0.05)
+        child.send_signal(signal.SIGTERM)
+        _, err = child.communicate(timeout=30)
+        assert child.returncode == exitcodes.OK and "Traceback" not in err, err
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
 
 
 def test_a_postgres_url_with_a_password_or_no_server(setup: Setup) -> None:

@@ -421,3 +421,28 @@ async def test_the_bridge_books_replays_cancels_and_restarts_on_either_store(
         assert {b.status for b in await h.bridge.store.bookings()} == {BookingStatus.CONFIRMED, BookingStatus.CANCELED}
     finally:
         await h.stop()
+
+
+# -- configuration -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("store", "problem"), [
+    ({"url": "postgresql://bridge@db:5432/bridge", "pool_size": 4}, None),
+    ({"url": "postgresql://bridge:hunter2@db/bridge"}, "[store] url: holds a password"),
+    ({"url": "postgresql://bridge@db/bridge?password=hunter2"}, "[store] url: holds a password"),
+    ({"url": "mysql://bridge@db/bridge"}, "[store] url: expected postgresql://USER@HOST:PORT/DATABASE"),
+    ({"url": "postgresql://bridge@db"}, "[store] url: expected postgresql://"),
+    ({"url": "postgresql://bridge@db/b", "path": "x.sqlite3"}, "[store] path, url: set one"),
+    ({"pool_size": 0}, "[store] pool_size: must be between 1 and 1000"),
+])
+def test_the_store_configuration(store: dict[str, Any], problem: str | None) -> None:
+    from bridge import config as config_mod
+
+    raw = {"upstream": {"account": "acme", "tenant_id": "t-1"}, "store": store}
+    if problem is None:
+        assert config_mod.from_dict(raw).store.url == store["url"]
+        return
+    with pytest.raises(config_mod.ConfigError) as err:
+        config_mod.from_dict(raw)
+    assert [line for line in err.value.problems if line.startswith(problem)], err.value.problems
+    assert "hunter2" not in str(err.value)
