@@ -186,3 +186,8 @@ def update_sql(table: str, key: str, row: dict[str, Any]) -> str:
 
 def sqlite_named(sql: str) -> str:
     return re.sub(r"%\((\w+)\)s", r":\1", sql)
+
+
+def sqlite_positional(sql: str) -> str:
+    """Either style: %(name)s becomes :name, %s becomes ?."""
+    return sqlite_named(sql).replace("%s", "?")

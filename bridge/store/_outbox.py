@@ -16,7 +16,7 @@ import sqlite3
 from typing import Any, NamedTuple
 
 from ..core.models import Booking, BookingStatus, Notification
-from ._codec import parse_ts, sqlite_named, ts
+from ._codec import parse_ts, sqlite_positional, ts
 
 PENDING, SENT, DROPPED, DEAD = "pending", "sent", "dropped", "dead"
 STATES = (PENDING, SENT, DROPPED, DEAD)
@@ -30,7 +30,27 @@ class OutboxEntry(NamedTuple):
     created_at: float
 
 
-# Written once in psycopg's style; SQLite's named style is the same with :name.
+# Written once in psycopg's style, for both stores; SQLite runs them through
+# _codec.sqlite_positional (%s becomes ?, %(name)s becomes :name).
+PENDING_OF = "SELECT * FROM outbox WHERE booking_id = %s AND state = 'pending' ORDER BY id DESC LIMIT 1"
+WATCH = ("INSERT INTO watches (booking_id, ends_at) VALUES (%s, %s)"
+         " ON CONFLICT (booking_id) DO UPDATE SET ends_at = excluded.ends_at")
+UNWATCH = "DELETE FROM watches WHERE booking_id = %s"
+FINISH = ("UPDATE outbox SET state = %s, finished_at = %s, last_error = %s, attempts = attempts + 1"
+          " WHERE id = %s AND version = %s")
+RETRY = "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = %s, last_error = %s WHERE id = %s"
+LISTED = "SELECT * FROM outbox WHERE state = %s ORDER BY id DESC LIMIT %s"
+PRUNE = "DELETE FROM outbox WHERE state != 'pending' AND finished_at < %s"
+COUNTS = "SELECT state, COUNT(*) AS n FROM outbox GROUP BY state"
+ENDED = "DELETE FROM watches WHERE ends_at <= %s"
+# Never-read watches (``{fresh}``: the rows to spread) get times evenly over the period.
+SPREAD = ("WITH {fresh}, spread AS (SELECT booking_id, ROW_NUMBER() OVER (ORDER BY booking_id) - 1 AS k,"
+          " COUNT(*) OVER () AS n FROM fresh)"
+          " UPDATE watches SET next_read_at = %(now)s + %(period)s * spread.k / spread.n"
+          " FROM spread WHERE watches.booking_id = spread.booking_id")
+PENDING_COUNT = "SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'"
+NEXT_READ = ("SELECT next_read_at FROM watches WHERE next_read_at IS NOT NULL AND ends_at > %s"
+             " ORDER BY next_read_at LIMIT 1")
 MERGE = ("UPDATE outbox SET status = %(status)s, start = %(start)s, duration_s = %(duration_s)s,"
          " party_size = %(party_size)s, version = version + 1 WHERE id = %(id)s")
 INSERT = ("INSERT INTO outbox (booking_id, merchant_id, service_id, status, start, duration_s, party_size,"
@@ -40,26 +60,19 @@ INSERT = ("INSERT INTO outbox (booking_id, merchant_id, service_id, status, star
 
 def enqueue(db: sqlite3.Connection, note: Notification) -> None:
     """Inside the caller's transaction; due at once."""
-    row = db.execute(
-        "SELECT * FROM outbox WHERE booking_id = ? AND state = 'pending' ORDER BY id DESC LIMIT 1",
-        (note.booking_id,),
-    ).fetchone()
+    row = db.execute(_sql(PENDING_OF), (note.booking_id,)).fetchone()
     if row is not None:
-        db.execute(sqlite_named(MERGE), {**merged_columns(row, note), "id": row["id"]})
+        db.execute(_sql(MERGE), {**merged_columns(row, note), "id": row["id"]})
         return
-    db.execute(sqlite_named(INSERT), new_row(note))
+    db.execute(_sql(INSERT), new_row(note))
 
 
 def follow(db: sqlite3.Connection, booking: Booking) -> None:
     """Keep the watch list in step with the booking just saved (inside its transaction)."""
     if booking.status is BookingStatus.CONFIRMED:
-        db.execute(
-            "INSERT INTO watches (booking_id, ends_at) VALUES (?, ?)"
-            " ON CONFLICT (booking_id) DO UPDATE SET ends_at = excluded.ends_at",
-            (booking.booking_id, booking.slot.end.timestamp()),
-        )
+        db.execute(_sql(WATCH), (booking.booking_id, booking.slot.end.timestamp()))
     else:
-        db.execute("DELETE FROM watches WHERE booking_id = ?", (booking.booking_id,))
+        db.execute(_sql(UNWATCH), (booking.booking_id,))
 
 
 def due(db: sqlite3.Connection, now: float, limit: int) -> list[OutboxEntry]:
@@ -72,35 +85,24 @@ def due(db: sqlite3.Connection, now: float, limit: int) -> list[OutboxEntry]:
 
 def finish(db: sqlite3.Connection, entry: OutboxEntry, state: str, now: float, error: str | None) -> bool:
     """Settle the version that was sent; False if a later change was merged meanwhile."""
-    cursor = db.execute(
-        "UPDATE outbox SET state = ?, finished_at = ?, last_error = ?, attempts = attempts + 1"
-        " WHERE id = ? AND version = ?",
-        (state, now, error, entry.id, entry.version),
-    )
-    return cursor.rowcount == 1
+    return db.execute(_sql(FINISH), (state, now, error, entry.id, entry.version)).rowcount == 1
 
 
 def retry(db: sqlite3.Connection, entry: OutboxEntry, next_attempt_at: float, error: str) -> None:
-    db.execute(
-        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?",
-        (next_attempt_at, error, entry.id),
-    )
+    db.execute(_sql(RETRY), (next_attempt_at, error, entry.id))
 
 
 def listed(db: sqlite3.Connection, state: str, limit: int) -> list[tuple[OutboxEntry, str, str | None]]:
     """The latest entries in ``state``: each with when it settled and why (ISO time, reason)."""
-    rows = db.execute(
-        "SELECT * FROM outbox WHERE state = ? ORDER BY id DESC LIMIT ?", (state, limit)
-    ).fetchall()
-    return [settled(r) for r in rows]
+    return [settled(r) for r in db.execute(_sql(LISTED), (state, limit)).fetchall()]
 
 
 def prune(db: sqlite3.Connection, before: float) -> int:
-    return db.execute("DELETE FROM outbox WHERE state != 'pending' AND finished_at < ?", (before,)).rowcount
+    return db.execute(_sql(PRUNE), (before,)).rowcount
 
 
 def counts(db: sqlite3.Connection) -> dict[str, int]:
-    return every_state(db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetchall())
+    return every_state((r["state"], r["n"]) for r in db.execute(COUNTS).fetchall())
 
 
 def due_watches(db: sqlite3.Connection, now: float, limit: int, period: float) -> list[str]:
@@ -108,14 +110,9 @@ def due_watches(db: sqlite3.Connection, now: float, limit: int, period: float) -
     period on; bookings that have ended are dropped. Bookings never
     read are first given times spread evenly over the coming period: a thousand new
     ones (a restart, an import) are read across it, not all at once."""
-    db.execute("DELETE FROM watches WHERE ends_at <= ?", (now,))
-    db.execute(
-        "WITH fresh AS (SELECT booking_id, ROW_NUMBER() OVER (ORDER BY booking_id) - 1 AS k,"
-        " COUNT(*) OVER () AS n FROM watches WHERE next_read_at IS NULL)"
-        " UPDATE watches SET next_read_at = :now + :period * fresh.k / fresh.n"
-        " FROM fresh WHERE watches.booking_id = fresh.booking_id",
-        {"now": now, "period": period},
-    )
+    db.execute(_sql(ENDED), (now,))
+    fresh = "fresh AS (SELECT booking_id FROM watches WHERE next_read_at IS NULL)"
+    db.execute(_sql(SPREAD.format(fresh=fresh)), {"now": now, "period": period})
     rows = db.execute(
         "SELECT booking_id FROM watches WHERE next_read_at <= ? ORDER BY next_read_at LIMIT ?",
         (now, limit),
@@ -130,13 +127,13 @@ def backlog(db: sqlite3.Connection, now: float) -> tuple[int, float | None]:
     """What keeping Google in step has yet to do: notifications not yet delivered, and the
     earliest read time of a watched booking still to come (None: none has one yet).
     Both from an index, so a metrics scrape costs next to nothing."""
-    pending = db.execute("SELECT COUNT(*) FROM outbox WHERE state = 'pending'").fetchone()[0]
-    row = db.execute(
-        "SELECT next_read_at FROM watches WHERE next_read_at IS NOT NULL AND ends_at > ?"
-        " ORDER BY next_read_at LIMIT 1",
-        (now,),
-    ).fetchone()
+    pending = db.execute(PENDING_COUNT).fetchone()["n"]
+    row = db.execute(_sql(NEXT_READ), (now,)).fetchone()
     return int(pending), None if row is None else float(row[0])
+
+
+def _sql(statement: str) -> str:
+    return sqlite_positional(statement)
 
 
 # -- pure helpers, shared with PostgreSQL's statements (_pg_outbox) --------------------

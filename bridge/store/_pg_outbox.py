@@ -21,12 +21,15 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from ..core.models import Booking, BookingStatus, Notification
-from . import _outbox
+from . import _outbox, _retention
 from ._outbox import OutboxEntry
 from ._retention import ERASED, Scrub
 
 # How long a replica has to send what it claimed before another may take it.
 CLAIM_SECONDS = 60.0
+
+# Settling or retrying an entry ends its claim, whatever version was sent.
+_RELEASE = "UPDATE outbox SET claimed_until = NULL WHERE id = %s"
 
 # What version 1 adds beyond the shared tables.
 EXTRA = ["ALTER TABLE outbox ADD COLUMN IF NOT EXISTS claimed_until DOUBLE PRECISION"]
@@ -35,10 +38,7 @@ EXTRA = ["ALTER TABLE outbox ADD COLUMN IF NOT EXISTS claimed_until DOUBLE PRECI
 async def enqueue(db: AsyncConnection[Any], note: Notification) -> None:
     """Inside the caller's transaction; due at once."""
     await db.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", ("outbox:" + note.booking_id,))
-    row = await (await db.execute(
-        "SELECT * FROM outbox WHERE booking_id = %s AND state = 'pending' ORDER BY id DESC LIMIT 1",
-        (note.booking_id,),
-    )).fetchone()
+    row = await (await db.execute(_outbox.PENDING_OF, (note.booking_id,))).fetchone()
     if row is not None:
         await db.execute(_outbox.MERGE, {**_outbox.merged_columns(row, note), "id": row["id"]})
         return
@@ -47,13 +47,9 @@ async def enqueue(db: AsyncConnection[Any], note: Notification) -> None:
 
 async def follow(db: AsyncConnection[Any], booking: Booking) -> None:
     if booking.status is BookingStatus.CONFIRMED:
-        await db.execute(
-            "INSERT INTO watches (booking_id, ends_at) VALUES (%s, %s)"
-            " ON CONFLICT (booking_id) DO UPDATE SET ends_at = excluded.ends_at",
-            (booking.booking_id, booking.slot.end.timestamp()),
-        )
+        await db.execute(_outbox.WATCH, (booking.booking_id, booking.slot.end.timestamp()))
     else:
-        await db.execute("DELETE FROM watches WHERE booking_id = %s", (booking.booking_id,))
+        await db.execute(_outbox.UNWATCH, (booking.booking_id,))
 
 
 async def due(db: AsyncConnection[Any], now: float, limit: int) -> list[OutboxEntry]:
@@ -68,50 +64,36 @@ async def due(db: AsyncConnection[Any], now: float, limit: int) -> list[OutboxEn
 
 
 async def finish(db: AsyncConnection[Any], entry: OutboxEntry, state: str, now: float, error: str | None) -> bool:
-    await db.execute("UPDATE outbox SET claimed_until = NULL WHERE id = %s", (entry.id,))
-    cursor = await db.execute(
-        "UPDATE outbox SET state = %s, finished_at = %s, last_error = %s, attempts = attempts + 1"
-        " WHERE id = %s AND version = %s",
-        (state, now, error, entry.id, entry.version),
-    )
+    await db.execute(_RELEASE, (entry.id,))
+    cursor = await db.execute(_outbox.FINISH, (state, now, error, entry.id, entry.version))
     return cursor.rowcount == 1
 
 
 async def retry(db: AsyncConnection[Any], entry: OutboxEntry, next_attempt_at: float, error: str) -> None:
-    await db.execute(
-        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = %s, last_error = %s, claimed_until = NULL"
-        " WHERE id = %s",
-        (next_attempt_at, error, entry.id),
-    )
+    await db.execute(_RELEASE, (entry.id,))
+    await db.execute(_outbox.RETRY, (next_attempt_at, error, entry.id))
 
 
 async def listed(db: AsyncConnection[Any], state: str, limit: int) -> list[tuple[OutboxEntry, str, str | None]]:
-    rows = await (await db.execute(
-        "SELECT * FROM outbox WHERE state = %s ORDER BY id DESC LIMIT %s", (state, limit))).fetchall()
+    rows = await (await db.execute(_outbox.LISTED, (state, limit))).fetchall()
     return [_outbox.settled(r) for r in rows]
 
 
 async def prune(db: AsyncConnection[Any], before: float) -> int:
-    cursor = await db.execute("DELETE FROM outbox WHERE state != 'pending' AND finished_at < %s", (before,))
-    return cursor.rowcount
+    return (await db.execute(_outbox.PRUNE, (before,))).rowcount
 
 
 async def counts(db: AsyncConnection[Any]) -> dict[str, int]:
-    rows = await (await db.execute("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")).fetchall()
+    rows = await (await db.execute(_outbox.COUNTS)).fetchall()
     return _outbox.every_state((r["state"], r["n"]) for r in rows)
 
 
 async def due_watches(db: AsyncConnection[Any], now: float, limit: int, period: float) -> list[str]:
     """As _outbox.due_watches; rows another replica is claiming are skipped, not waited for."""
-    await db.execute("DELETE FROM watches WHERE ends_at <= %s", (now,))
-    await db.execute(
-        "WITH locked AS (SELECT booking_id FROM watches WHERE next_read_at IS NULL FOR UPDATE SKIP LOCKED),"
-        " fresh AS (SELECT booking_id, ROW_NUMBER() OVER (ORDER BY booking_id) - 1 AS k,"
-        " COUNT(*) OVER () AS n FROM locked)"
-        " UPDATE watches SET next_read_at = %(now)s + %(period)s * fresh.k / fresh.n"
-        " FROM fresh WHERE watches.booking_id = fresh.booking_id",
-        {"now": now, "period": period},
-    )
+    await db.execute(_outbox.ENDED, (now,))
+    # Window functions cannot take FOR UPDATE: lock first, number the locked rows after.
+    fresh = "fresh AS (SELECT booking_id FROM watches WHERE next_read_at IS NULL FOR UPDATE SKIP LOCKED)"
+    await db.execute(_outbox.SPREAD.format(fresh=fresh), {"now": now, "period": period})
     rows = await (await db.execute(
         "WITH due AS (SELECT booking_id, next_read_at FROM watches WHERE next_read_at <= %(now)s"
         " ORDER BY next_read_at, booking_id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
@@ -123,12 +105,8 @@ async def due_watches(db: AsyncConnection[Any], now: float, limit: int, period: 
 
 
 async def backlog(db: AsyncConnection[Any], now: float) -> tuple[int, float | None]:
-    pending = await (await db.execute("SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'")).fetchone()
-    row = await (await db.execute(
-        "SELECT next_read_at FROM watches WHERE next_read_at IS NOT NULL AND ends_at > %s"
-        " ORDER BY next_read_at LIMIT 1",
-        (now,),
-    )).fetchone()
+    pending = await (await db.execute(_outbox.PENDING_COUNT)).fetchone()
+    row = await (await db.execute(_outbox.NEXT_READ, (now,))).fetchone()
     return int(pending["n"]), None if row is None else float(row["next_read_at"])
 
 
@@ -141,13 +119,11 @@ async def erase_ended(db: AsyncConnection[Any], ended_before: dt.datetime, scrub
         {"erased": ERASED, "cutoff": int(ended_before.timestamp()), "limit": limit},
     )).fetchall()
     for row in rows:
-        await db.execute("UPDATE bookings SET client = %s WHERE booking_id = %s", (ERASED, row["booking_id"]))
+        await db.execute(_retention.ERASE, (ERASED, row["booking_id"]))
         key = row["idempotency_key"]
         if key is None:
             continue
-        stored = await (await db.execute(
-            "SELECT response FROM responses WHERE idempotency_key = %s FOR UPDATE", (key,))).fetchone()
+        stored = await (await db.execute(_retention.STORED + " FOR UPDATE", (key,))).fetchone()
         if stored is not None and stored["response"] is not None:
-            await db.execute("UPDATE responses SET response = %s WHERE idempotency_key = %s",
-                             (scrub(bytes(stored["response"])), key))
+            await db.execute(_retention.SCRUBBED, (scrub(bytes(stored["response"])), key))
     return len(rows)

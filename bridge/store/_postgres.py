@@ -24,7 +24,7 @@ from ..core.models import Booking, Lease, Notification
 from . import _codec, _pg_outbox, _retention, _schema
 from ._duplicate import Duplicate, classify
 from ._outbox import OutboxEntry
-from ._response import Response
+from ._records import Records
 
 T = TypeVar("T")
 Db = psycopg.AsyncConnection[Any]
@@ -37,12 +37,15 @@ SCHEMA = [
 _MIGRATE_LOCK = "booking-bridge:migrate"
 
 
-class PostgresStore:
+class PostgresStore(Records):
     def __init__(self, url: str, pool_size: int = 10, *, connect_timeout: float = 10.0):
         self._url = url
         self._timeout = connect_timeout
         self._pool = AsyncConnectionPool(
             url, min_size=1, max_size=pool_size, open=False, timeout=connect_timeout,
+            # Checked as it is handed out: after a database restart or failover the first
+            # calls get fresh connections, not errors (one round trip per checkout).
+            check=AsyncConnectionPool.check_connection,
             kwargs={"row_factory": dict_row, "autocommit": True, "connect_timeout": max(1, int(connect_timeout))},
         )
         self._ready = False
@@ -88,11 +91,11 @@ class PostgresStore:
 
         return await self._run(all_, transaction=False)
 
-    async def _write(self, sql: str, args: Any) -> int:
-        async def write(db: Db) -> int:
-            return (await db.execute(sql, args)).rowcount
+    async def _write(self, sql: str, args: Any) -> None:
+        async def write(db: Db) -> None:
+            await db.execute(sql, args)
 
-        return await self._run(write, transaction=False)
+        await self._run(write, transaction=False)
 
     async def _insert(self, table: str, row: dict[str, Any]) -> None:
         try:
@@ -102,59 +105,6 @@ class PostgresStore:
             if what is None:
                 raise
             raise Duplicate(what) from None
-
-    async def insert_lease(self, lease: Lease) -> None:
-        await self._insert("leases", _codec.lease_row(lease))
-
-    async def get_lease(self, lease_id: str) -> Lease | None:
-        row = await self._one("SELECT * FROM leases WHERE lease_id = %s", lease_id)
-        return None if row is None else _codec.lease_from_row(row)
-
-    async def get_lease_by_reference(self, client_reference: str) -> Lease | None:
-        row = await self._one("SELECT * FROM leases WHERE client_reference = %s", client_reference)
-        return None if row is None else _codec.lease_from_row(row)
-
-    async def delete_lease(self, lease_id: str) -> None:
-        await self._write("DELETE FROM leases WHERE lease_id = %s", (lease_id,))
-
-    async def insert_booking(self, booking: Booking) -> None:
-        await self._insert("bookings", _codec.booking_row(booking))
-
-    async def get_booking(self, booking_id: str) -> Booking | None:
-        row = await self._one("SELECT * FROM bookings WHERE booking_id = %s", booking_id)
-        return None if row is None else _codec.booking_from_row(row)
-
-    async def get_booking_by_lease(self, lease_id: str) -> Booking | None:
-        row = await self._one("SELECT * FROM bookings WHERE lease_id = %s", lease_id)
-        return None if row is None else _codec.booking_from_row(row)
-
-    async def get_booking_by_idempotency_key(self, key: str) -> Booking | None:
-        row = await self._one("SELECT * FROM bookings WHERE idempotency_key = %s", key)
-        return None if row is None else _codec.booking_from_row(row)
-
-    async def bookings_of(self, personal_identifier: str) -> list[Booking]:
-        rows = await self._all("SELECT * FROM bookings WHERE personal_identifier = %s AND status != 'confirming'"
-                               " ORDER BY start", (personal_identifier,))
-        return [_codec.booking_from_row(row) for row in rows]
-
-    async def delete_booking(self, booking_id: str) -> None:
-        await self._write("DELETE FROM bookings WHERE booking_id = %s", (booking_id,))
-
-    async def get_response(self, key: str) -> Response | None:
-        row = await self._one("SELECT * FROM responses WHERE idempotency_key = %s", key)
-        if row is None:
-            return None
-        body = row["response"]
-        return Response(row["fingerprint"], None if body is None else bytes(body))
-
-    async def claim_response(self, key: str, fingerprint: str) -> None:
-        await self._insert("responses", {"idempotency_key": key, "fingerprint": fingerprint, "response": None})
-
-    async def store_response(self, key: str, response: bytes) -> None:
-        await self._write("UPDATE responses SET response = %s WHERE idempotency_key = %s", (response, key))
-
-    async def forget_response(self, key: str) -> None:
-        await self._write("DELETE FROM responses WHERE idempotency_key = %s", (key,))
 
     async def save(
         self, *, lease: Lease | None = None, booking: Booking | None = None, notification: Notification | None = None
@@ -184,14 +134,6 @@ class PostgresStore:
             if done < batch:
                 return erased
 
-    async def bookings(self, merchant_id: str | None = None, status: str | None = None) -> list[Booking]:
-        rows = await self._all(
-            "SELECT * FROM bookings WHERE (%(merchant)s::text IS NULL OR merchant_id = %(merchant)s)"
-            " AND (%(status)s::text IS NULL OR status = %(status)s) ORDER BY start, booking_id",
-            {"merchant": merchant_id, "status": status},
-        )
-        return [_codec.booking_from_row(row) for row in rows]
-
     # -- the notification outbox and the watch list ---------------------------------------
 
     async def due_notifications(self, now: float, limit: int) -> list[OutboxEntry]:
@@ -214,17 +156,6 @@ class PostgresStore:
 
     async def due_watches(self, now: float, limit: int, period: float) -> list[str]:
         return await self._run(lambda db: _pg_outbox.due_watches(db, now, limit, period))
-
-    async def watch_next(self, booking_id: str, next_read_at: float) -> None:
-        await self._write("UPDATE watches SET next_read_at = %s WHERE booking_id = %s", (next_read_at, booking_id))
-
-    async def unwatch(self, booking_id: str) -> None:
-        await self._write("DELETE FROM watches WHERE booking_id = %s", (booking_id,))
-
-    async def watched_count(self, now: float) -> int:
-        row = await self._one("SELECT COUNT(*) AS n FROM watches WHERE ends_at > %s", now)
-        assert row is not None
-        return int(row["n"])
 
     async def inventory_backlog(self, now: float) -> tuple[int, float | None]:
         return await self._run(lambda db: _pg_outbox.backlog(db, now))

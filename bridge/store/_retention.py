@@ -23,11 +23,16 @@ import sqlite3
 from collections.abc import Callable
 
 from ..core.models import Client
-from ._codec import client_text
+from ._codec import client_text, sqlite_positional
 
 Scrub = Callable[[bytes], "bytes | None"]
 
 ERASED = client_text(Client(given_name="", family_name="", email=""))
+
+# Both stores' statements for one booking (psycopg's style; see _codec.sqlite_positional).
+ERASE = "UPDATE bookings SET client = %s WHERE booking_id = %s"
+STORED = "SELECT response FROM responses WHERE idempotency_key = %s"
+SCRUBBED = "UPDATE responses SET response = %s WHERE idempotency_key = %s"
 
 
 def erase_ended(db: sqlite3.Connection, ended_before: dt.datetime, scrub: Scrub, limit: int) -> int:
@@ -40,12 +45,12 @@ def erase_ended(db: sqlite3.Connection, ended_before: dt.datetime, scrub: Scrub,
         {"erased": ERASED, "cutoff": int(ended_before.timestamp()), "limit": limit},
     ).fetchall()
     for booking_id, key in rows:
-        db.execute("UPDATE bookings SET client = ? WHERE booking_id = ?", (ERASED, booking_id))
+        db.execute(sqlite_positional(ERASE), (ERASED, booking_id))
         if key is None:
             continue
-        stored = db.execute("SELECT response FROM responses WHERE idempotency_key = ?", (key,)).fetchone()
+        stored = db.execute(sqlite_positional(STORED), (key,)).fetchone()
         if stored is not None and stored[0] is not None:
-            db.execute("UPDATE responses SET response = ? WHERE idempotency_key = ?", (scrub(stored[0]), key))
+            db.execute(sqlite_positional(SCRUBBED), (scrub(stored[0]), key))
     return len(rows)
 
 

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 from ..core.models import Booking, Lease, Notification
-from ._response import Response
+from ._records import Records
 from . import _codec, _outbox, _private, _retention, _schema
 from ._outbox import OutboxEntry
 from ._duplicate import Duplicate, classify
@@ -25,7 +25,7 @@ T = TypeVar("T")
 
 SCHEMA = _schema.tables(blob="BLOB", real="REAL", serial="INTEGER PRIMARY KEY AUTOINCREMENT")
 
-class SqliteStore:
+class SqliteStore(Records):
     """``migrate``: bring an older store up to this release's schema (``store migrate``);
     without it such a store raises NeedsMigration. A new, empty file is always created at
     the current version."""
@@ -82,70 +82,21 @@ class SqliteStore:
         await self._run(insert)
 
     async def _one(self, sql: str, *args: Any) -> sqlite3.Row | None:
+        sql = _codec.sqlite_positional(sql)
         return await self._run(lambda db: db.execute(sql, args).fetchone())
 
-    async def _write(self, statements: list[tuple[str, dict[str, Any]]]) -> None:
+    async def _all(self, sql: str, args: Any) -> list[sqlite3.Row]:
+        sql = _codec.sqlite_positional(sql)
+        return await self._run(lambda db: db.execute(sql, args).fetchall())
+
+    async def _write(self, sql: str, args: Any) -> None:
+        sql = _codec.sqlite_positional(sql)
+
         def write(db: sqlite3.Connection) -> None:
             with _transaction(db):
-                for sql, row in statements:
-                    db.execute(sql, row)
+                db.execute(sql, args)
 
         await self._run(write)
-
-    async def insert_lease(self, lease: Lease) -> None:
-        await self._insert("leases", _codec.lease_row(lease))
-
-    async def get_lease(self, lease_id: str) -> Lease | None:
-        row = await self._one("SELECT * FROM leases WHERE lease_id = ?", lease_id)
-        return None if row is None else _codec.lease_from_row(row)
-
-    async def get_lease_by_reference(self, client_reference: str) -> Lease | None:
-        row = await self._one("SELECT * FROM leases WHERE client_reference = ?", client_reference)
-        return None if row is None else _codec.lease_from_row(row)
-
-    async def delete_lease(self, lease_id: str) -> None:
-        await self._write([("DELETE FROM leases WHERE lease_id = :id", {"id": lease_id})])
-
-    async def insert_booking(self, booking: Booking) -> None:
-        await self._insert("bookings", _codec.booking_row(booking))
-
-    async def get_booking(self, booking_id: str) -> Booking | None:
-        row = await self._one("SELECT * FROM bookings WHERE booking_id = ?", booking_id)
-        return None if row is None else _codec.booking_from_row(row)
-
-    async def get_booking_by_lease(self, lease_id: str) -> Booking | None:
-        row = await self._one("SELECT * FROM bookings WHERE lease_id = ?", lease_id)
-        return None if row is None else _codec.booking_from_row(row)
-
-    async def get_booking_by_idempotency_key(self, key: str) -> Booking | None:
-        row = await self._one("SELECT * FROM bookings WHERE idempotency_key = ?", key)
-        return None if row is None else _codec.booking_from_row(row)
-
-    async def bookings_of(self, personal_identifier: str) -> list[Booking]:
-        rows = await self._run(
-            lambda db: db.execute(
-                "SELECT * FROM bookings WHERE personal_identifier = ? AND status != 'confirming' ORDER BY start",
-                (personal_identifier,),
-            ).fetchall()
-        )
-        return [_codec.booking_from_row(row) for row in rows]
-
-    async def delete_booking(self, booking_id: str) -> None:
-        await self._write([("DELETE FROM bookings WHERE booking_id = :id", {"id": booking_id})])
-
-    async def get_response(self, key: str) -> Response | None:
-        row = await self._one("SELECT * FROM responses WHERE idempotency_key = ?", key)
-        return None if row is None else Response(row["fingerprint"], row["response"])
-
-    async def claim_response(self, key: str, fingerprint: str) -> None:
-        await self._insert("responses", {"idempotency_key": key, "fingerprint": fingerprint, "response": None})
-
-    async def store_response(self, key: str, response: bytes) -> None:
-        sql = "UPDATE responses SET response = :response WHERE idempotency_key = :key"
-        await self._write([(sql, {"key": key, "response": response})])
-
-    async def forget_response(self, key: str) -> None:
-        await self._write([("DELETE FROM responses WHERE idempotency_key = :key", {"key": key})])
 
     async def save(
         self, *, lease: Lease | None = None, booking: Booking | None = None, notification: Notification | None = None
@@ -176,13 +127,6 @@ class SqliteStore:
         await self._run(_retention.truncate_wal)
         return erased
 
-    async def bookings(self, merchant_id: str | None = None, status: str | None = None) -> list[Booking]:
-        """Every booking (of the merchant, in the status), earliest start first."""
-        sql = "SELECT * FROM bookings WHERE (:merchant IS NULL OR merchant_id = :merchant)" \
-              " AND (:status IS NULL OR status = :status) ORDER BY start, booking_id"
-        rows = await self._run(lambda db: db.execute(sql, {"merchant": merchant_id, "status": status}).fetchall())
-        return [_codec.booking_from_row(row) for row in rows]
-
     # -- the notification outbox and the watch list (see _outbox) ----------------------
 
     async def due_notifications(self, now: float, limit: int) -> list[OutboxEntry]:
@@ -205,17 +149,6 @@ class SqliteStore:
 
     async def due_watches(self, now: float, limit: int, period: float) -> list[str]:
         return await self._in_transaction(lambda db: _outbox.due_watches(db, now, limit, period))
-
-    async def watch_next(self, booking_id: str, next_read_at: float) -> None:
-        sql = "UPDATE watches SET next_read_at = :at WHERE booking_id = :id"
-        await self._write([(sql, {"at": next_read_at, "id": booking_id})])
-
-    async def unwatch(self, booking_id: str) -> None:
-        await self._write([("DELETE FROM watches WHERE booking_id = :id", {"id": booking_id})])
-
-    async def watched_count(self, now: float) -> int:
-        row = await self._one("SELECT COUNT(*) FROM watches WHERE ends_at > ?", now)
-        return int(row[0])
 
     async def inventory_backlog(self, now: float) -> tuple[int, float | None]:
         return await self._run(lambda db: _outbox.backlog(db, now))
