@@ -80,8 +80,10 @@ def start() -> Cluster:
         raise FileNotFoundError("PostgreSQL is not installed (no initdb in /usr/lib/postgresql/*/bin or on PATH); "
                                 ".ci/run installs Debian's postgresql")
     run_as = None
-    folder = pathlib.Path(tempfile.mkdtemp(prefix="bridge-pg-"))
-    if os.geteuid() == 0:
+    root = os.geteuid() == 0
+    # Under root the server's user must reach the folder: /tmp, whatever TMPDIR says.
+    folder = pathlib.Path(tempfile.mkdtemp(prefix="bridge-pg-", dir="/tmp" if root else None))
+    if root:
         run_as = "postgres" if _user_exists("postgres") else "nobody"
         entry = pwd.getpwnam(run_as)
         os.chown(folder, entry.pw_uid, entry.pw_gid)
