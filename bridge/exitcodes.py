@@ -11,7 +11,8 @@ PROBLEMS = 1
 # The configuration, the environment it names or the files it names (TLS, store, mappings,
 # Google key) keep serve from starting; restarting will not help until they are fixed.
 CONFIG = 2
-# An address to listen on is in use or cannot be had; it may come free.
+# An address to listen on is in use or cannot be had, or the PostgreSQL store does not
+# answer; it may come free (come back).
 LISTEN = 3
 # Interrupted (Ctrl-C) before serve was up.
 INTERRUPTED = 130
@@ -22,7 +23,8 @@ exit codes:
   1    check: problems found (one "error:" line each); serve: unexpected failure while serving
   2    configuration or start-up error: the file, the environment, TLS files, the store,
        mappings or the Google key (one "error:" line each); fix before restarting
-  3    serve: an address to listen on is in use or unavailable (may come free)
+  3    serve: an address to listen on is in use or unavailable, or the PostgreSQL store
+       ([store] url) does not answer (may come free: worth a restart)
   130  interrupted
 healthcheck exits 0 when the server answers SERVING and 1 otherwise (Docker reserves 2).
 signals (serve): SIGTERM/SIGINT stop gracefully; SIGHUP reloads TLS certificates, mapping

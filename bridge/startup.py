@@ -67,10 +67,17 @@ def open_bridge(config: Config) -> Bridge:
 def preflight(config: Config, server: ServerConfig, *, listen: bool = True) -> Findings:
     """``server`` is ``config.server`` with the TLS paths resolved against the file. TLS files
     that do not exist are left to check_environment, which says so."""
+    from .store import UNREACHABLE
+
     tls = server.tls
     present = tls is None or all(pathlib.Path(p).is_file() for p in (tls.cert_file, tls.key_file, tls.client_ca_file) if p)
-    other = [*same_address(server), *(tls_mod.problems(tls) if present else []), *store_problems(config)]
-    return Findings(listen=listen_problems(server) if listen else [], other=other)
+    store = store_problems(config)
+    # A database that does not answer may come back, as an address in use may come free:
+    # it goes with them (exit 3, worth a restart), not with what needs fixing (exit 2).
+    waiting = [line for line in store if line.startswith(UNREACHABLE)]
+    other = [*same_address(server), *(tls_mod.problems(tls) if present else []),
+             *(line for line in store if line not in waiting)]
+    return Findings(listen=[*waiting, *(listen_problems(server) if listen else [])], other=other)
 
 
 # Every address the process listens on: the two fronts and the metrics endpoint.

@@ -308,4 +308,5 @@ def test_a_postgres_url_with_a_password_or_no_server(setup: Setup) -> None:
     assert result.code == exitcodes.PROBLEMS and "secret" not in result.output
     assert any("[store] url: holds a password" in line and "PGPASSWORD" in line for line in result.errors)
     setup.url = f"postgresql://bridge@127.0.0.1:{free_port()}/bridge"
-    assert_refused(setup.write(), exitcodes.CONFIG, "[store] url: cannot connect")
+    # It may come back, as an address in use may come free: exit 3, worth a restart.
+    assert_refused(setup.write(), exitcodes.LISTEN, "[store] url: cannot connect")

@@ -100,6 +100,10 @@ async def migrate(config: Config) -> tuple[int | None, int]:
     return store.found_version, SCHEMA_VERSION
 
 
+# How a PostgreSQL store that does not answer is reported; serve's exit code 3 (it may come back).
+UNREACHABLE = "[store] url: cannot connect"
+
+
 def inspect_problem(config: Config) -> str | None:
     """Why a command that reads the store (outbox, bookings) cannot: no SQLite file yet, a
     store to migrate, a database that does not answer; None when it can."""
@@ -123,7 +127,7 @@ def version_problem(config: Config) -> str | None:
         try:
             found = read_version(config.store.url)
         except psycopg.Error as exc:
-            return f"[store] url: cannot connect: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}"
+            return f"{UNREACHABLE}: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}"
         where = "the database"
     else:
         path = config.resolve(config.store.path)
@@ -153,6 +157,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Response",
     "SqliteStore",
+    "UNREACHABLE",
     "Store",
     "inspect_problem",
     "migrate",
