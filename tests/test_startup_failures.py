@@ -310,3 +310,8 @@ def test_a_postgres_url_with_a_password_or_no_server(setup: Setup) -> None:
     setup.url = f"postgresql://bridge@127.0.0.1:{free_port()}/bridge"
     # It may come back, as an address in use may come free: exit 3, worth a restart.
     assert_refused(setup.write(), exitcodes.LISTEN, "[store] url: cannot connect")
+
+
+def test_a_postgres_database_that_is_not_there_is_a_configuration_error(setup: Setup, postgres: object) -> None:
+    setup.url = postgres.url("no_such_database")  # type: ignore[attr-defined]
+    assert_refused(setup.write(), exitcodes.CONFIG, "[store] url: refused", "does not exist")

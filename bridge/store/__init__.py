@@ -102,6 +102,10 @@ async def migrate(config: Config) -> tuple[int | None, int]:
 
 # How a PostgreSQL store that does not answer is reported; serve's exit code 3 (it may come back).
 UNREACHABLE = "[store] url: cannot connect"
+# What the server answers when the database is there but the configuration is wrong: a
+# problem to fix (exit 2), not to wait out.
+_REFUSED = ("authentication failed", "does not exist", "permission denied", "no password supplied",
+            "no pg_hba.conf entry")
 
 
 def inspect_problem(config: Config) -> str | None:
@@ -127,7 +131,10 @@ def version_problem(config: Config) -> str | None:
         try:
             found = read_version(config.store.url)
         except psycopg.Error as exc:
-            return f"{UNREACHABLE}: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}"
+            why = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            if any(word in why for word in _REFUSED):  # no use waiting: the configuration is wrong
+                return f"[store] url: refused: {why}"
+            return f"{UNREACHABLE}: {why}"
         where = "the database"
     else:
         path = config.resolve(config.store.path)
