@@ -14,6 +14,7 @@ import glob
 import os
 import pathlib
 import pwd
+import shlex
 import shutil
 import socket
 import subprocess
@@ -101,7 +102,19 @@ def start() -> Cluster:
     except BaseException:
         cluster.stop()
         raise
+    _watch(cluster)
     return cluster
+
+
+def _watch(cluster: Cluster) -> None:
+    """Should this process die without its teardown (SIGKILL, a CI timeout), a detached
+    shell notices within a second and stops the cluster and removes its folder."""
+    stop = " ".join(shlex.quote(part) for part in cluster._as_user(
+        str(cluster.bin / "pg_ctl"), "-D", str(cluster.folder / "data"), "-m", "immediate", "stop"))
+    script = (f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 1; done; "
+              f"{stop} >/dev/null 2>&1; rm -rf {shlex.quote(str(cluster.folder))}")
+    subprocess.Popen(["sh", "-c", script], start_new_session=True, stdin=subprocess.DEVNULL,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def _user_exists(name: str) -> bool:
