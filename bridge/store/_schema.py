@@ -99,6 +99,16 @@ def tables(*, blob: str, real: str, serial: str) -> list[str]:
     ]
 
 
+def steps(found: int, migrations: dict[int, list[str]]) -> list[str]:
+    """Every statement from version ``found`` up to the current one, in order, then the
+    stamp (psycopg's placeholder style). ``migrations[v]`` takes a store from v - 1 to v;
+    a new version adds its entry on both backends and raises CURRENT."""
+    assert sorted(migrations) == list(range(1, CURRENT + 1)), "one migration per version, on each backend"
+    statements = [statement for version in range(found + 1, CURRENT + 1) for statement in migrations[version]]
+    return [*statements, VERSION_TABLE, "DELETE FROM schema_version",
+            f"INSERT INTO schema_version (version) VALUES ({CURRENT})"]
+
+
 class NeedsMigration(Exception):
     """The store is not at this release's schema version."""
 

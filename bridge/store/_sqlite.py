@@ -57,7 +57,7 @@ class SqliteStore(Records):
                 if found is not None and (found > _schema.CURRENT or not migrate):
                     raise _schema.NeedsMigration(found, f"the store {path}")
                 with _transaction(db):
-                    upgrade(db)
+                    upgrade(db, found or 0)
         except BaseException:
             db.close()
             raise
@@ -188,14 +188,15 @@ def schema_version(db: sqlite3.Connection) -> int | None:
     return 0 if row is None or row[0] is None else int(row[0])
 
 
-def upgrade(db: sqlite3.Connection) -> None:
-    """Inside the caller's transaction: every step up to the current version, then the stamp.
-    Version 1's statements are all IF NOT EXISTS, so a first-release store keeps its rows."""
-    for statement in SCHEMA:
+# What takes a store from version v - 1 to v. Version 1's statements are all IF NOT
+# EXISTS, so a first-release store (version 0: these tables, no schema_version) keeps its rows.
+MIGRATIONS = {1: SCHEMA}
+
+
+def upgrade(db: sqlite3.Connection, found: int) -> None:
+    """Inside the caller's transaction: every step up to the current version, then the stamp."""
+    for statement in _schema.steps(found, MIGRATIONS):
         db.execute(statement)
-    db.execute(_schema.VERSION_TABLE)
-    db.execute("DELETE FROM schema_version")
-    db.execute("INSERT INTO schema_version (version) VALUES (?)", (_schema.CURRENT,))
 
 
 def read_version(path: pathlib.Path) -> int | None:
