@@ -51,6 +51,8 @@ def setup(level: int | str = logging.INFO) -> None:
     set_level(level)
     # httpx logs full URLs at INFO; our upstream client logs its own redacted line.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # psycopg's pool logs every connection handed out and returned at INFO (the PostgreSQL store).
+    logging.getLogger("psycopg").setLevel(logging.WARNING)
 
 
 def set_level(level: int | str) -> None:

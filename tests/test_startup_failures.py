@@ -296,6 +296,7 @@ def test_a_postgres_database_is_created_by_migrate_and_serve_refuses_it_before(s
         child.send_signal(signal.SIGTERM)
         _, err = child.communicate(timeout=30)
         assert child.returncode == exitcodes.OK and "Traceback" not in err, err
+        assert "psycopg" not in err, err  # no line per pooled connection
     finally:
         if child.poll() is None:
             child.kill()
