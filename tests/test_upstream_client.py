@@ -485,6 +485,30 @@ async def test_rejected_credentials_are_a_configuration_error(client, router, to
     assert route.call_count == 0
 
 
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        ({"errorCode": "UNAUTHORIZED", "message": "bad   client\ncredentials"}, "401 UNAUTHORIZED: bad client credentials"),
+        ({"error": "invalid_client", "error_description": f"secret {SECRET} of bridge-id is wrong"},
+         "401 invalid_client: secret <client secret> of <client id> is wrong"),
+        ({"message": "x" * 500}, "401: " + "x" * 199 + "…"),
+        ({"errorCode": 7}, "401"),
+        ("not json", "401"),
+    ],
+    ids=["qmatic", "oauth2-echoing-the-secret", "long", "not-text", "not-json"],
+)
+async def test_a_refusal_names_the_endpoints_answer_short_and_without_the_credentials(
+    client, router, token_route, answer, said
+):
+    if isinstance(answer, str):
+        token_route.respond(401, text=answer)
+    else:
+        token_route.respond(401, json=answer)
+    with pytest.raises(TokenRefused) as caught:
+        await client.get_appointment("t", "appt-1")
+    assert caught.value.message == f"token_url: {TOKEN_URL} answered {said}"
+
+
 @pytest.mark.parametrize("failure", [httpx.ConnectError, httpx.ReadTimeout, httpx.Response(503)])
 async def test_unreachable_token_endpoint_is_unavailable(client, router, token_route, failure):
     token_route.mock(side_effect=failure) if not isinstance(failure, httpx.Response) else token_route.mock(return_value=failure)
