@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import types
 
@@ -321,3 +322,14 @@ async def test_attempt_timeouts_without_deadline_come_from_configuration(client,
     route = router.get(f"{BASE}/services").respond(200, json=[])
     await client.services("t")
     assert route.calls.last.request.extensions["timeout"] == {"connect": 2.0, "read": 5.0, "write": 5.0, "pool": 2.0}
+
+
+async def test_an_answer_that_never_comes_is_cut_at_the_callers_deadline(client, router):
+    # The mocked transport knows no timeouts: only the attempt's own guard can end the wait.
+    async def never(request):
+        await asyncio.Event().wait()
+
+    router.get(f"{BASE}/services").mock(side_effect=never)
+    with deadline.scope(0.3), pytest.raises(BridgeError) as caught:
+        await asyncio.wait_for(client.services("t"), timeout=5)
+    assert caught.value.cause is Cause.UNAVAILABLE
