@@ -14,10 +14,10 @@ import pytest
 
 from bridge._proto import booking_v0_pb2 as pb
 from bridge.clock import SystemClock
-from bridge.simulator import FakeGoogle, Simulator, seed
+from bridge.simulator import FakeGoogle, Simulator
 
 from .harness import client_message, lease_message
-from .test_v0_kill import Served, free_port, live_sim, tomorrow_at  # noqa: F401 (fixture)
+from .test_v0_kill import Served, live_sim, serve_config, tomorrow_at  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 
@@ -47,18 +47,10 @@ async def served_with_google(
     live_sim: Simulator, live_google: FakeGoogle, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[Served]:
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(live_google.write_key_file(tmp_path / "key.json")))
-    port = free_port()
-    config = tmp_path / "bridge.toml"
-    config.write_text(
-        f'[server]\ngrpc_listen = "127.0.0.1:{port}"\nshutdown_grace_seconds = 5.0\n'
-        f'[upstream]\nbase_url = "{live_sim.base_url}"\ntoken_url = "{live_sim.token_url}"\n'
-        f'account = "{seed.DEMO_ACCOUNT}"\ntenant_id = "{seed.DEMO_TENANT_ID}"\n'
-        f'[store]\npath = "bridge.sqlite3"\n'
-        f'[booking]\ndefault_time_zone = "Europe/Stockholm"\n'
+    served = serve_config(live_sim, tmp_path, (
         f'[google]\npartner_id = "{live_google.partner_id}"\napi_base_url = "{live_google.base_url}"\n'
         f'notify_within_seconds = 30\n'
-    )
-    served = Served(config, port, tmp_path / "serve.log")
+    ))
     try:
         yield served
     finally:

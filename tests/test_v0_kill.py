@@ -94,18 +94,24 @@ async def live_sim() -> AsyncIterator[Simulator]:
     await simulator.stop()
 
 
-@pytest.fixture
-async def served(live_sim: Simulator, tmp_path: pathlib.Path) -> AsyncIterator[Served]:
+def serve_config(sim: Simulator, folder: pathlib.Path, extra: str = "") -> Served:
+    """A `booking-bridge serve` child's config in ``folder`` (its store beside it), on a free
+    port, with ``extra`` TOML appended."""
     port = free_port()
-    config = tmp_path / "bridge.toml"
+    config = folder / "bridge.toml"
     config.write_text(
         f'[server]\ngrpc_listen = "127.0.0.1:{port}"\nshutdown_grace_seconds = 5.0\n'
-        f'[upstream]\nbase_url = "{live_sim.base_url}"\ntoken_url = "{live_sim.token_url}"\n'
+        f'[upstream]\nbase_url = "{sim.base_url}"\ntoken_url = "{sim.token_url}"\n'
         f'account = "{seed.DEMO_ACCOUNT}"\ntenant_id = "{seed.DEMO_TENANT_ID}"\n'
         f'[store]\npath = "bridge.sqlite3"\n'
-        f'[booking]\ndefault_time_zone = "Europe/Stockholm"\n'
+        f'[booking]\ndefault_time_zone = "Europe/Stockholm"\n' + extra
     )
-    served = Served(config, port, tmp_path / "serve.log")
+    return Served(config, port, folder / "serve.log")
+
+
+@pytest.fixture
+async def served(live_sim: Simulator, tmp_path: pathlib.Path) -> AsyncIterator[Served]:
+    served = serve_config(live_sim, tmp_path)
     try:
         yield served
     finally:
