@@ -11,6 +11,11 @@ Exception tree::
      └── OutcomeUnknown        a state-changing upstream call may have arrived; the
                                caller must reconcile before doing anything else
 
+    StoreUnavailable(message)  the database did not answer in time; deliberately not
+                               a BridgeError, so no core flow takes it for a clean
+                               refusal and undoes work (a write may have landed). Fronts
+                               answer it UNAVAILABLE.
+
 Causes are of two kinds: the Actions Center ``BookingFailure.Cause`` names (business
 outcomes a v2/v3 front puts in ``booking_failure``) and a few request-level outcomes
 (``INVALID_ARGUMENT``, ``NOT_FOUND``, ``UNAVAILABLE``, ``INTERNAL``) that every front
@@ -90,6 +95,14 @@ class OutcomeUnknown(BridgeError):
 
     def __init__(self, message: str):
         super().__init__(Cause.UNAVAILABLE, message)
+
+
+class StoreUnavailable(Exception):
+    """The store's database could not be reached or gave up (PostgreSQL); retry later."""
+
+    def as_error(self) -> BridgeError:
+        """How a front answers it, once the core is done with the call."""
+        return BridgeError(Cause.UNAVAILABLE, str(self))
 
 
 def invalid(field: str, problem: str) -> BridgeError:

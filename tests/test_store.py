@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import pathlib
 import sqlite3
+import time
 from typing import Any
 
 import psycopg
@@ -28,6 +29,8 @@ from bridge.store import (
     NeedsMigration,
     SqliteStore,
 )
+from bridge import deadline
+from bridge.failures import BridgeError, Cause
 from bridge.store._retention import ERASED
 
 NOW = dt.datetime(2026, 11, 23, 7, 0, tzinfo=dt.timezone.utc)
@@ -130,7 +133,7 @@ async def test_a_failed_save_writes_neither_record(store: Any) -> None:
         await store.save(lease=consumed, booking=clash, notification=note("b2", status=BookingStatus.CANCELED))
     assert (await store.get_lease("l1")).state is LeaseState.HELD
     assert (await store.get_booking("b2")).lease_id is None
-    assert await store.due_notifications(NOW.timestamp(), 10) == []
+    assert await store.due_notifications(NOW.timestamp(), 10, 60.0) == []
 
 
 async def test_bookings_lists_by_merchant_and_status_earliest_first(store: Any) -> None:
@@ -150,12 +153,12 @@ async def test_a_change_of_an_unsent_notification_is_merged_and_the_old_send_doe
     await store.insert_booking(booking())
     later = NOW + dt.timedelta(days=2)
     await store.save(booking=booking(), notification=note(start=later))
-    [entry] = await store.due_notifications(NOW.timestamp(), 10)
+    [entry] = await store.due_notifications(NOW.timestamp(), 10, 60.0)
     assert entry.notification.start == later and entry.version == 1
 
     await store.save(notification=note(status=BookingStatus.CANCELED))  # while the first is being sent
     assert await store.finish_notification(entry, SENT, NOW.timestamp()) is False  # version 1 is stale
-    [merged] = await store.due_notifications(NOW.timestamp() + 120, 10)
+    [merged] = await store.due_notifications(NOW.timestamp() + 120, 10, 60.0)
     assert (merged.id, merged.version) == (entry.id, 2)
     assert (merged.notification.start, merged.notification.status) == (later, BookingStatus.CANCELED)
     assert await store.finish_notification(merged, SENT, NOW.timestamp() + 120) is True
@@ -173,10 +176,10 @@ async def test_a_change_of_an_unsent_notification_is_merged_and_the_old_send_doe
 async def test_a_retried_notification_waits_and_then_dies(store: Any) -> None:
     await store.save(notification=note(status=BookingStatus.CANCELED))
     t = NOW.timestamp()
-    [entry] = await store.due_notifications(t, 10)
+    [entry] = await store.due_notifications(t, 10, 60.0)
     await store.retry_notification(entry, t + 30, "503")
-    assert await store.due_notifications(t + 29, 10) == []
-    [again] = await store.due_notifications(t + 30, 10)
+    assert await store.due_notifications(t + 29, 10, 60.0) == []
+    [again] = await store.due_notifications(t + 30, 10, 60.0)
     assert again.attempts == 1
     assert await store.finish_notification(again, DEAD, t + 31, "gave up")
     assert [(e.attempts, why) for e, _, why in await store.notifications(DEAD)] == [(2, "gave up")]
@@ -198,17 +201,32 @@ async def test_confirmed_bookings_still_to_come_are_watched_and_spread_over_the_
     assert await store.inventory_backlog(t) == (0, None)  # never read: no time yet
 
     # Never read: spread over the 90 s period, so only the first is due now.
-    assert await store.due_watches(t, 10, 90.0) == ["b0"]
-    assert await store.due_watches(t + 30, 10, 90.0) == ["b1"]
-    assert await store.due_watches(t + 60, 10, 90.0) == ["b2"]
+    assert await store.due_watches(t, 10, 90.0, 90.0) == ["b0"]
+    assert await store.due_watches(t + 30, 10, 90.0, 90.0) == ["b1"]
+    assert await store.due_watches(t + 60, 10, 90.0, 90.0) == ["b2"]
     assert await store.inventory_backlog(t) == (0, t + 90)
     await store.watch_next("b2", t + 95)
-    assert await store.due_watches(t + 120, 10, 90.0) == ["b0", "b2", "b1"]  # longest overdue first
+    assert await store.due_watches(t + 120, 10, 90.0, 90.0) == ["b0", "b2", "b1"]  # longest overdue first
     await store.unwatch("b0")
     assert await store.watched_count(t) == 2
     # Ended bookings drop off the list.
-    assert await store.due_watches(SLOT.end.timestamp(), 10, 90.0) == []
+    assert await store.due_watches(SLOT.end.timestamp(), 10, 90.0, 90.0) == []
     assert await store.watched_count(t) == 0
+
+
+async def test_a_claimed_booking_left_unread_is_due_again_when_its_claim_ends(store: Any) -> None:
+    """A replica that claims a booking and dies before reading it delays the read by the
+    claim, not by a whole period; a read sets the next one itself."""
+    b = booking("b0", None, "p0")
+    await store.insert_booking(b)
+    await store.save(booking=b)
+    t = NOW.timestamp()
+    assert await store.due_watches(t, 10, 90.0, 15.0) == ["b0"]
+    assert await store.due_watches(t + 14, 10, 90.0, 15.0) == []
+    assert await store.due_watches(t + 15, 10, 90.0, 15.0) == ["b0"]
+    await store.watch_next("b0", t + 15 + 90)
+    assert await store.due_watches(t + 100, 10, 90.0, 15.0) == []
+    assert await store.due_watches(t + 105, 10, 90.0, 15.0) == ["b0"]
 
 
 async def test_two_replicas_claiming_at_once_never_read_the_same_booking(open_store: Any) -> None:
@@ -219,19 +237,19 @@ async def test_two_replicas_claiming_at_once_never_read_the_same_booking(open_st
             await first.insert_booking(b)
             await first.save(booking=b, notification=note(b.booking_id, status=BookingStatus.CANCELED))
         t = NOW.timestamp()
-        await first.due_watches(t - 100, 1, 1.0)  # gives every booking its time, all due by t
-        claims = await asyncio.gather(*(s.due_watches(t, 15, 90.0) for s in (first, second, first, second)))
+        await first.due_watches(t - 100, 1, 1.0, 1.0)  # gives every booking its time, all due by t
+        claims = await asyncio.gather(*(s.due_watches(t, 15, 90.0, 90.0) for s in (first, second, first, second)))
         read = [booking_id for claim in claims for booking_id in claim]
         assert len(read) == len(set(read)) == 40
 
         if isinstance(first, SqliteStore):
             return  # one process owns a SQLite file: its one notifier reads what is due, unclaimed
-        sends = await asyncio.gather(*(s.due_notifications(t, 15) for s in (first, second, first, second)))
+        sends = await asyncio.gather(*(s.due_notifications(t, 15, 60.0) for s in (first, second, first, second)))
         sent = [entry.id for batch in sends for entry in batch]
         assert len(sent) == len(set(sent)) == 40
         # Claimed until settled or a minute on: a replica that died holding them only delays them.
-        assert await first.due_notifications(t + 59, 50) == []
-        assert len(await second.due_notifications(t + 60, 50)) == 40
+        assert await first.due_notifications(t + 59, 50, 60.0) == []
+        assert len(await second.due_notifications(t + 60, 50, 60.0)) == 40
     finally:
         await first.close()
         await second.close()
@@ -255,13 +273,13 @@ async def test_on_postgres_rows_another_replica_is_claiming_are_skipped_not_read
             await other.insert_booking(b)
             await other.save(booking=b, notification=note(b.booking_id, status=BookingStatus.CANCELED))
         t = NOW.timestamp()
-        await other.due_watches(t - 100, 1, 1.0)
+        await other.due_watches(t - 100, 1, 1.0, 1.0)
         async with await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=dict_row) as db:
             async with db.transaction():
-                held = await due_watches(db, t, 3, 90.0)
-                sending = await due(db, t, 3)
-                watches = asyncio.create_task(other.due_watches(t, 10, 90.0))
-                notifications = asyncio.create_task(other.due_notifications(t, 10))
+                held = await due_watches(db, t, 3, 90.0, 90.0)
+                sending = await due(db, t, 3, 60.0)
+                watches = asyncio.create_task(other.due_watches(t, 10, 90.0, 90.0))
+                notifications = asyncio.create_task(other.due_notifications(t, 10, 60.0))
                 await asyncio.sleep(0.3)  # what the other replica claims meanwhile
             claimed, sent = await watches, await notifications
         assert len(held) == 3 and sorted(held + claimed) == [f"b{i}" for i in range(6)]
@@ -313,6 +331,82 @@ async def test_a_lock_is_held_by_one_caller_at_a_time(open_store: Any) -> None:
         await asyncio.gather(hold(stores[0], "a"), hold(stores[1], "b"))
         assert order in (["a in", "a out", "b in", "b out"], ["b in", "b out", "a in", "a out"])
     finally:
+        await first.close()
+        await second.close()
+
+
+async def test_on_postgres_a_flow_takes_its_inner_locks_on_its_one_lock_connection(postgres: Any) -> None:
+    """An idempotent booking takes its lease's lock inside its token's: with one lock
+    connection per replica, a second connection for the inner lock would never come."""
+    from bridge.store._postgres import PostgresStore
+
+    from . import pgcluster
+
+    store = PostgresStore(postgres.new_database(pgcluster.TEMPLATE), pool_size=1)
+    try:
+        with deadline.scope(5.0):
+            async with store.lock("idempotency:k1"), store.lock("lease-ref:booking:k1"), store.lock("lease:l1"):
+                await store.insert_lease(lease())  # the store's own pool is not the locks'
+        assert await store.get_lease("l1") is not None
+    finally:
+        await store.close()
+
+
+async def test_on_postgres_a_lock_awaited_past_the_callers_deadline_is_unavailable(postgres: Any) -> None:
+    from bridge.store._postgres import PostgresStore
+
+    from . import pgcluster
+
+    url = postgres.new_database(pgcluster.TEMPLATE)
+    first, second = PostgresStore(url), PostgresStore(url)
+    try:
+        async with first.lock("lease:l1"):
+            started = time.monotonic()
+            with deadline.scope(0.3), pytest.raises(BridgeError) as refused:
+                async with second.lock("lease:l1"):
+                    pytest.fail("two replicas held one lock")
+            waited = time.monotonic() - started
+        assert refused.value.cause is Cause.UNAVAILABLE
+        assert waited < 0.3 + 3.0  # the caller's 0.3 s and a generous allowance, not the 30 s of no deadline
+        with deadline.scope(5.0):
+            async with second.lock("lease:l1"):  # free again once the holder is done
+                pass
+    finally:
+        await first.close()
+        await second.close()
+
+
+@pytest.mark.parametrize("ending", ["cancelled", "connection lost"])
+async def test_on_postgres_a_lock_whose_holder_is_gone_is_free(postgres: Any, ending: str) -> None:
+    """A replica killed mid-flow (its connection closes) or a call cancelled mid-flow
+    leaves no lock behind: the next replica's retry goes ahead at once."""
+    from bridge.store._postgres import PostgresStore
+
+    from . import pgcluster
+
+    url = postgres.new_database(pgcluster.TEMPLATE)
+    first, second = PostgresStore(url), PostgresStore(url)
+    taken, forever = asyncio.Event(), asyncio.Event()
+
+    async def hold() -> None:
+        async with first.lock("booking:b1"):
+            taken.set()
+            await forever.wait()
+
+    holder = asyncio.create_task(hold())
+    try:
+        await taken.wait()
+        if ending == "cancelled":
+            holder.cancel()
+        else:
+            async with await psycopg.AsyncConnection.connect(url, autocommit=True) as db:
+                await db.execute("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'")
+        with deadline.scope(5.0):
+            async with second.lock("booking:b1"):
+                pass
+    finally:
+        forever.set()
+        await asyncio.gather(holder, return_exceptions=True)
         await first.close()
         await second.close()
 

@@ -26,7 +26,7 @@ class Bookings:
         lease is the key: asking again returns its booking. With one, a lease already
         used under another key has expired for this request."""
         ctx = self._ctx
-        async with ctx.locks.hold(f"lease:{lease_id}"):
+        async with ctx.store.lock(f"lease:{lease_id}"):
             lease = await ctx.store.get_lease(lease_id)
             if lease is None or lease.state is LeaseState.HOLDING:
                 raise BridgeError(Cause.NOT_FOUND, f"lease {lease_id!r} does not exist", field="lease_id")

@@ -31,7 +31,7 @@ class BranchChanges:
         ctx = self._ctx
         # The booking's lock keeps Google's own change and this look apart: what is
         # compared is the record as it stands once any such change is written.
-        async with ctx.locks.hold(f"booking:{booking_id}"):
+        async with ctx.store.lock(f"booking:{booking_id}"):
             booking = await ctx.store.get_booking(booking_id)
             if booking is None or booking.status is BookingStatus.CANCELED:
                 return Seen.DONE

@@ -25,7 +25,7 @@ class Changes:
 
     async def cancel(self, booking_id: str) -> Booking:
         ctx = self._ctx
-        async with ctx.locks.hold(f"booking:{booking_id}"):
+        async with ctx.store.lock(f"booking:{booking_id}"):
             booking = await self._current(booking_id)
             if booking.status is BookingStatus.CANCELED:
                 if booking.cancelled_elsewhere:
@@ -61,7 +61,7 @@ class Changes:
     ) -> Booking:
         """Move the booking, or change its party size: hold the new slot, move onto it."""
         ctx = self._ctx
-        async with ctx.locks.hold(f"booking:{booking_id}"):
+        async with ctx.store.lock(f"booking:{booking_id}"):
             booking = await self._current(booking_id)
             if booking.status is BookingStatus.CANCELED:
                 raise BridgeError(Cause.BOOKING_ALREADY_CANCELLED, f"booking {booking_id!r} is cancelled")

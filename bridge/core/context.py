@@ -1,4 +1,4 @@
-"""What every core flow needs: the store, the upstream, the mapping, a clock, and locks."""
+"""What every core flow needs: the store (and its locks), the upstream, the mapping, a clock."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from ..store import Store
 from ..upstream import Appointment, QmaticClient
 from .availability import Availability
 from .catalogue import Catalogue
-from .locks import KeyedLocks
 from .models import Slot, Target
 
 if TYPE_CHECKING:  # the mapping builds core Targets, so it imports the core, not vice versa
@@ -39,7 +38,6 @@ class Context:
     availability_cache_seconds: float = 5.0
     catalogue: Catalogue = field(init=False)
     availability: Availability = field(init=False)
-    locks: KeyedLocks = field(default_factory=KeyedLocks)
     # Told of every slot a booking, cancel, reschedule or branch change took or freed
     # (a lease alone does not count: holds come and go); keeps Google's availability.
     on_slots_changed: list[Callable[[Slot, Target], None]] = field(default_factory=list)

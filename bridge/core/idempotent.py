@@ -38,7 +38,7 @@ class IdempotentBookings:
         slot: Slot | None = None,
     ) -> bytes:
         ctx = self._ctx
-        async with ctx.locks.hold(f"idempotency:{key}"):
+        async with ctx.store.lock(f"idempotency:{key}"):
             stored = await ctx.store.get_response(key)
             if stored is not None and stored.fingerprint != fingerprint:
                 raise invalid("idempotency_token", "was already used for a different request")

@@ -25,7 +25,7 @@ class Leases:
         if requested_expiration is not None and requested_expiration <= now:
             raise invalid("lease_expiration_time", "is in the past")
         target = ctx.mapper.resolve(slot.merchant_id, slot.service_id, slot.staff_id)
-        async with ctx.locks.hold(f"lease-ref:{client_reference}"):
+        async with ctx.store.lock(f"lease-ref:{client_reference}"):
             lease = await ctx.store.get_lease_by_reference(client_reference)
             if lease is not None:
                 if lease.slot != slot:

@@ -12,7 +12,7 @@ from google.protobuf import message, message_factory
 from google.protobuf.descriptor import ServiceDescriptor
 
 from .. import deadline
-from ..failures import BridgeError, Cause, invalid
+from ..failures import BridgeError, Cause, StoreUnavailable, invalid
 from . import _calllog
 from ._checks import renamed
 
@@ -49,7 +49,8 @@ def rpc(
                     raise invalid("request", "is not a valid protobuf message")
                 with deadline.scope(budget):
                     response = await method(self, request, context)
-            except BridgeError as exc:
+            except (BridgeError, StoreUnavailable) as caught:
+                exc = caught.as_error() if isinstance(caught, StoreUnavailable) else caught
                 exc = renamed(exc, getattr(self, "field_name", lambda name: name))
                 code, detail = getattr(grpc.StatusCode, table[exc.cause]), exc.message
                 _calllog.note(exc)

@@ -22,7 +22,7 @@ from google.protobuf.message import Message
 from .. import deadline
 from .._proto import booking_v3_pb2 as pb
 from ..errortable import V3_HTTP, V3_HTTP_BY_METHOD
-from ..failures import BridgeError, Cause
+from ..failures import BridgeError, Cause, StoreUnavailable
 from ..metrics import Metrics
 from . import _calllog
 from ._credentials import BasicCredentials
@@ -81,7 +81,8 @@ def _post(
         except web.HTTPRequestEntityTooLarge:
             # aiohttp raises this from read() past client_max_size; answered like any error.
             response = _error(413, f"request body is larger than {MAX_BODY} bytes")
-        except BridgeError as exc:
+        except (BridgeError, StoreUnavailable) as caught:
+            exc = caught.as_error() if isinstance(caught, StoreUnavailable) else caught
             status = V3_HTTP_BY_METHOD.get((name, exc.cause), V3_HTTP[exc.cause])
             response = _error(status, exc.message, exc.field)
             _calllog.note(exc)

@@ -54,8 +54,10 @@ class Store(Protocol):
         answer (``scrub`` rewrites one; see _retention); how many bookings."""
     async def bookings(self, merchant_id: str | None = None, status: str | None = None) -> list[Booking]:
         """Every booking (of the merchant, in the status), earliest start first."""
-    async def due_notifications(self, now: float, limit: int) -> list[OutboxEntry]:
-        """Unsent notifications whose next attempt is due, oldest first."""
+    async def due_notifications(self, now: float, limit: int, claim: float) -> list[OutboxEntry]:
+        """Unsent notifications whose next attempt is due, oldest first; on a store shared
+        by replicas, claimed for ``claim`` seconds (or until settled or retried), so that
+        no other replica sends them meanwhile."""
     async def finish_notification(self, entry: OutboxEntry, state: str, now: float, error: str | None = None) -> bool:
         """Settle ``entry`` as sent, dropped or dead; False if a later change was merged into it."""
     async def retry_notification(self, entry: OutboxEntry, next_attempt_at: float, error: str) -> None: ...
@@ -63,9 +65,11 @@ class Store(Protocol):
     async def notification_counts(self) -> dict[str, int]: ...
     async def notifications(self, state: str, limit: int = 50) -> list[tuple[OutboxEntry, str, str | None]]:
         """The latest entries in ``state``, each with when it settled (ISO) and why."""
-    async def due_watches(self, now: float, limit: int, period: float) -> list[str]:
-        """Claim the watched bookings due a read (the longest overdue first) and set their
-        next read ``period`` on; those never read are first spread over the period."""
+    async def due_watches(self, now: float, limit: int, period: float, claim: float) -> list[str]:
+        """Claim the watched bookings due a read (the longest overdue first): their next
+        read is set ``claim`` on, until the reader sets it (``watch_next``); so a reader
+        that dies leaves them due again that soon. Those never read are first spread over
+        ``period``."""
     async def watch_next(self, booking_id: str, next_read_at: float) -> None: ...
     async def unwatch(self, booking_id: str) -> None: ...
     async def watched_count(self, now: float) -> int: ...

@@ -13,17 +13,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ..core.models import Booking, Lease, Notification
+from ..failures import StoreUnavailable
 from . import _codec, _pg_outbox, _retention, _schema
 from ._duplicate import Duplicate, classify
 from ._outbox import OutboxEntry
+from ._pg_lock import ReplicaLocks, unreachable, wait_for_database
 from ._records import Records
 
 T = TypeVar("T")
@@ -50,6 +52,9 @@ class PostgresStore(Records):
             check=AsyncConnectionPool.check_connection,
             kwargs={"row_factory": dict_row, "autocommit": True, "connect_timeout": max(1, int(connect_timeout))},
         )
+        # Flows hold their lock connections while they call the upstream: a pool of their
+        # own, so that they never starve the store calls they are waiting on.
+        self._locks = ReplicaLocks(url, pool_size, connect_timeout)
         self._ready = False
         self._opening: asyncio.Lock | None = None
 
@@ -66,20 +71,23 @@ class PostgresStore(Records):
         async with self._opening:
             if self._ready:
                 return
-            await self._pool.open(wait=True, timeout=self._timeout)
-            async with self._pool.connection() as db:
+            await self._pool.open(wait=True, timeout=wait_for_database(self._timeout))
+            async with self._pool.connection(timeout=wait_for_database(self._timeout)) as db:
                 found = await schema_version(db)
             if found != _schema.CURRENT:
                 raise _schema.NeedsMigration(found, self.where)
             self._ready = True
 
     async def _run(self, fn: Callable[[Db], Awaitable[T]], *, transaction: bool = True) -> T:
-        await self._open()
-        async with self._pool.connection() as db:
-            if not transaction:
-                return await fn(db)
-            async with db.transaction():
-                return await fn(db)
+        try:
+            await self._open()
+            async with self._pool.connection(timeout=wait_for_database(self._timeout)) as db:
+                if not transaction:
+                    return await fn(db)
+                async with db.transaction():
+                    return await fn(db)
+        except (PoolTimeout, psycopg.OperationalError) as exc:
+            raise StoreUnavailable(unreachable(exc)) from exc
 
     async def _one(self, sql: str, *args: Any) -> dict[str, Any] | None:
         async def one(db: Db) -> dict[str, Any] | None:
@@ -138,8 +146,8 @@ class PostgresStore(Records):
 
     # -- the notification outbox and the watch list ---------------------------------------
 
-    async def due_notifications(self, now: float, limit: int) -> list[OutboxEntry]:
-        return await self._run(lambda db: _pg_outbox.due(db, now, limit))
+    async def due_notifications(self, now: float, limit: int, claim: float) -> list[OutboxEntry]:
+        return await self._run(lambda db: _pg_outbox.due(db, now, limit, claim))
 
     async def finish_notification(self, entry: OutboxEntry, state: str, now: float, error: str | None = None) -> bool:
         return await self._run(lambda db: _pg_outbox.finish(db, entry, state, now, error))
@@ -156,25 +164,18 @@ class PostgresStore(Records):
     async def notifications(self, state: str, limit: int = 50) -> list[tuple[OutboxEntry, str, str | None]]:
         return await self._run(lambda db: _pg_outbox.listed(db, state, limit), transaction=False)
 
-    async def due_watches(self, now: float, limit: int, period: float) -> list[str]:
-        return await self._run(lambda db: _pg_outbox.due_watches(db, now, limit, period))
+    async def due_watches(self, now: float, limit: int, period: float, claim: float) -> list[str]:
+        return await self._run(lambda db: _pg_outbox.due_watches(db, now, limit, period, claim))
 
     async def inventory_backlog(self, now: float) -> tuple[int, float | None]:
         return await self._run(lambda db: _pg_outbox.backlog(db, now))
 
-    @contextlib.asynccontextmanager
-    async def lock(self, key: str) -> AsyncIterator[None]:
-        """Held by one caller at a time per key across every replica: a session advisory
-        lock on a connection kept for the duration (the pool then has one fewer)."""
-        await self._open()
-        async with self._pool.connection() as db:
-            await db.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
-            try:
-                yield
-            finally:
-                await db.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
+    def lock(self, key: str) -> contextlib.AbstractAsyncContextManager[None]:
+        """Held by one caller at a time per key across every replica (see _pg_lock)."""
+        return self._locks.hold(key)
 
     async def close(self) -> None:
+        await self._locks.close()
         await self._pool.close()
 
 

@@ -20,6 +20,7 @@ from ._records import Records
 from . import _codec, _outbox, _private, _retention, _schema
 from ._outbox import OutboxEntry
 from ._duplicate import Duplicate, classify
+from ._keyed import KeyedLocks
 
 T = TypeVar("T")
 
@@ -37,7 +38,7 @@ class SqliteStore(Records):
         except BaseException:
             self._executor.shutdown(wait=False)
             raise
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks = KeyedLocks()
         # The version the store was at when opened (None: it was new); migrate reports it.
         self.found_version: int | None = self._found
 
@@ -129,7 +130,8 @@ class SqliteStore(Records):
 
     # -- the notification outbox and the watch list (see _outbox) ----------------------
 
-    async def due_notifications(self, now: float, limit: int) -> list[OutboxEntry]:
+    async def due_notifications(self, now: float, limit: int, claim: float) -> list[OutboxEntry]:
+        # One process owns the file, and its one notifier sends what it reads: no claim.
         return await self._run(lambda db: _outbox.due(db, now, limit))
 
     async def finish_notification(self, entry: OutboxEntry, state: str, now: float, error: str | None = None) -> bool:
@@ -147,8 +149,8 @@ class SqliteStore(Records):
     async def notifications(self, state: str, limit: int = 50) -> list[tuple[OutboxEntry, str, str | None]]:
         return await self._run(lambda db: _outbox.listed(db, state, limit))
 
-    async def due_watches(self, now: float, limit: int, period: float) -> list[str]:
-        return await self._in_transaction(lambda db: _outbox.due_watches(db, now, limit, period))
+    async def due_watches(self, now: float, limit: int, period: float, claim: float) -> list[str]:
+        return await self._in_transaction(lambda db: _outbox.due_watches(db, now, limit, period, claim))
 
     async def inventory_backlog(self, now: float) -> tuple[int, float | None]:
         return await self._run(lambda db: _outbox.backlog(db, now))
@@ -164,8 +166,7 @@ class SqliteStore(Records):
     async def lock(self, key: str) -> AsyncIterator[None]:
         """Held by one caller at a time per key. One process owns a SQLite store, so an
         asyncio lock is enough; PostgreSQL's store takes an advisory lock across replicas."""
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
+        async with self._locks.hold(key):
             yield
 
     async def close(self) -> None:

@@ -1,7 +1,8 @@
-"""Per-key asyncio locks: one flow at a time per lease, booking or idempotency key.
+"""Per-key asyncio locks: one flow at a time per key within this process.
 
-They order calls inside one process; the store's unique constraints are what keep
-several replicas honest.
+SQLite's store needs nothing more (one process owns the file); PostgreSQL's takes these
+first, so that calls of one replica queue here, on no connection, and only one of them
+at a time asks the database for the lock that spans replicas.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class KeyedLocks:
             async with lock:
                 yield
         finally:
+            # Forgotten when nobody holds or waits: one entry per key in flight, not per key ever.
             self._users[key] -= 1
             if not self._users[key]:
                 del self._users[key], self._locks[key]
