@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import pathlib
 
+import pytest
+
 from bridge import cli
+from bridge.inventory import _notifier
 from bridge._proto import booking_v0_pb2 as pb
 from bridge.clock import ManualClock
 from bridge.simulator import FakeGoogle, Simulator
@@ -130,3 +133,18 @@ def _write_config(h: Harness) -> pathlib.Path:
     path = pathlib.Path(h.config.store.path).parent / "bridge.toml"
     path.write_text(f'[upstream]\naccount = "a"\ntenant_id = "t"\n[store]\npath = "{h.config.store.path}"\n')
     return path
+
+
+async def test_what_a_round_cannot_send_within_its_claim_is_left_to_the_next_one(
+    live: Harness, fake_google: FakeGoogle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a round's claim runs out another replica may take its notifications, so this
+    one sends none of them past it; they stay pending and go out once, later."""
+    await cancelled_at_branch(live)
+    monkeypatch.setattr(_notifier, "CLAIM_MARGIN_SECONDS", _notifier.CLAIM_SECONDS)  # no time left in any round
+    await run_for(live, 240)
+    assert patches(fake_google) == 0
+    assert (await counts(live))["pending"] == 1
+    monkeypatch.undo()
+    await run_for(live, 90)
+    assert len(fake_google.notifications) == 1 and patches(fake_google) == 1

@@ -8,8 +8,10 @@ import datetime as dt
 import pathlib
 from collections import defaultdict
 
+import pytest
+
 from bridge.core import BookingStatus
-from bridge.inventory import capacity_problem, read_period
+from bridge.inventory import _watcher, capacity_problem, read_period
 from bridge.clock import ManualClock
 from bridge.simulator import FakeGoogle, Simulator
 
@@ -114,3 +116,25 @@ async def test_more_bookings_than_the_budget_covers_are_read_no_faster_than_it(
         assert period == 220
     finally:
         await h.stop()
+
+
+def appointment_reads(h: Harness, since: int) -> int:
+    return sum(1 for r in h.sim.requests[since:] if r.method == "GET" and r.path.startswith("/appointments/"))
+
+
+async def test_a_booking_whose_claim_ran_out_before_its_read_is_left_for_a_later_round(
+    live: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read that could not start within its claim is not made (another replica may have
+    taken the booking by then); the booking stays watched and is read in a later round."""
+    await watch_many(live, 1)
+    monkeypatch.setattr(_watcher, "CLAIM_MARGIN_SECONDS", _watcher.CLAIM_SECONDS)  # every claim already spent
+    seen = len(live.sim.requests)
+    for _ in range(int(_watcher.CLAIM_SECONDS) * 3):
+        await step(live)
+    assert appointment_reads(live, seen) == 0
+    monkeypatch.undo()
+    seen = len(live.sim.requests)
+    for _ in range(int(read_period(live.config.google))):
+        await step(live)
+    assert appointment_reads(live, seen) >= 1

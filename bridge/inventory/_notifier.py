@@ -11,7 +11,9 @@ until ``max_attempts``, then dead-lettered too. Settled entries are pruned after
 from __future__ import annotations
 
 import logging
+import time
 
+from .. import deadline
 from ..clock import Clock
 from ..core.models import BookingStatus, Notification
 from ..google import BookingUpdate, GoogleNotFound, GoogleRejected, GoogleUnavailable, MapsBookingClient
@@ -21,6 +23,11 @@ from ..store import DEAD, DROPPED, SENT, OutboxEntry, Store
 log = logging.getLogger("bridge.inventory.notifier")
 
 BATCH = 50
+# What a round claims is this replica's to send for so long; one that dies leaves it to
+# the others that soon. No send runs past the claim (less a margin to record Google's
+# answer), so no two replicas send one notification.
+CLAIM_SECONDS = 30.0
+CLAIM_MARGIN_SECONDS = 5.0
 FIRST_RETRY_SECONDS = 5.0
 MAX_RETRY_SECONDS = 300.0
 PRUNE_EVERY_SECONDS = 3600.0
@@ -51,8 +58,13 @@ class Notifier:
         """Send what is due; returns how many were delivered."""
         now = self._clock.now().timestamp()
         delivered = 0
-        for entry in await self._store.due_notifications(now, BATCH):
-            delivered += await self._send(entry, now)
+        claim_ends = time.monotonic() + CLAIM_SECONDS - CLAIM_MARGIN_SECONDS
+        for entry in await self._store.due_notifications(now, BATCH, CLAIM_SECONDS):
+            left = claim_ends - time.monotonic()
+            if left <= 0:
+                break  # the rest's claim runs out: whichever replica comes first sends them
+            with deadline.scope(left):
+                delivered += await self._send(entry, now)
         if now - self._pruned_at >= PRUNE_EVERY_SECONDS:
             self._pruned_at = now
             await self._store.prune_notifications(now - self._keep_seconds)

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
+from .. import deadline
 from ..clock import Clock
 from ..core import BookingCore, Seen
 from ..failures import BridgeError
@@ -25,6 +27,11 @@ log = logging.getLogger("bridge.inventory.watcher")
 # After a failed read (upstream trouble) the booking is read again this soon, not a
 # whole period later, so an outage costs its own length and little more.
 RETRY_SECONDS = 15.0
+# A claimed booking is this replica's to read for so long; one that dies mid-round leaves
+# its share due again this soon, for any replica. A read never runs past its claim (less
+# a margin to record what it saw), so no two replicas read one booking at once.
+CLAIM_SECONDS = RETRY_SECONDS
+CLAIM_MARGIN_SECONDS = 2.0
 # Reads in flight at once within one round.
 CONCURRENCY = 8
 # The pace's margin over watched / period, so the backlog of a round drains.
@@ -59,22 +66,29 @@ class Watcher:
         allowed = min(self._budget.available(now), self._pace.available(now))
         if allowed == 0:
             return 0
-        due = await self._store.due_watches(now, allowed, self.period)
+        claim_ends = time.monotonic() + CLAIM_SECONDS - CLAIM_MARGIN_SECONDS
+        due = await self._store.due_watches(now, allowed, self.period, CLAIM_SECONDS)
         self._budget.spend(len(due))
         self._pace.spend(len(due))
-        await asyncio.gather(*(self._read(booking_id, now) for booking_id in due))
+        await asyncio.gather(*(self._read(booking_id, now, claim_ends) for booking_id in due))
         return len(due)
 
-    async def _read(self, booking_id: str, now: float) -> None:
+    async def _read(self, booking_id: str, now: float, claim_ends: float) -> None:
         async with self._slots:
+            left = claim_ends - time.monotonic()
+            if left <= 0:
+                return  # queued past its claim: it is due again, for whichever replica comes first
             try:
-                seen = await self._core.look_at_branch(booking_id)
+                with deadline.scope(left):
+                    seen = await self._core.look_at_branch(booking_id)
             except BridgeError as exc:
                 log.warning("could not read a watched booking", extra={"booking_id": booking_id, "cause": exc.cause.name})
                 await self._store.watch_next(booking_id, now + min(RETRY_SECONDS, self.period))
                 return
         if seen is Seen.DONE:
             await self._store.unwatch(booking_id)
+        else:
+            await self._store.watch_next(booking_id, now + self.period)
 
 
 def capacity_problem(watched: int, reads_per_second: float, period: float) -> str | None:

@@ -105,9 +105,9 @@ def counts(db: sqlite3.Connection) -> dict[str, int]:
     return every_state((r["state"], r["n"]) for r in db.execute(COUNTS).fetchall())
 
 
-def due_watches(db: sqlite3.Connection, now: float, limit: int, period: float) -> list[str]:
-    """Claim the bookings due a read, the longest overdue first, and set their next read a
-    period on; bookings that have ended are dropped. Bookings never
+def due_watches(db: sqlite3.Connection, now: float, limit: int, period: float, claim: float) -> list[str]:
+    """Claim the bookings due a read, the longest overdue first, and set their next read
+    ``claim`` on (the reader sets the real one); bookings that have ended are dropped. Bookings never
     read are first given times spread evenly over the coming period: a thousand new
     ones (a restart, an import) are read across it, not all at once."""
     db.execute(_sql(ENDED), (now,))
@@ -118,8 +118,7 @@ def due_watches(db: sqlite3.Connection, now: float, limit: int, period: float) -
         (now, limit),
     ).fetchall()
     ids = [r[0] for r in rows]
-    # Claimed: the next read is a period away unless the reader says otherwise.
-    db.executemany("UPDATE watches SET next_read_at = ? WHERE booking_id = ?", [(now + period, i) for i in ids])
+    db.executemany("UPDATE watches SET next_read_at = ? WHERE booking_id = ?", [(now + claim, i) for i in ids])
     return ids
 
 

@@ -7,10 +7,12 @@ Several replicas share one database, so what one takes the others must not:
   advisory lock on the booking, so two replicas saving the same booking at once still
   leave one pending notification, not two;
 - due notifications are claimed ``SELECT … FOR UPDATE SKIP LOCKED`` and marked
-  ``claimed_until`` a while on, so no other replica sends them meanwhile; settling or
-  retrying one clears its claim, and a replica that dies holding one only delays it;
-- due watches are claimed the same way and their next read set a period on, in the
-  claiming transaction, so no two replicas read a booking in one round.
+  ``claimed_until`` the notifier's claim on, so no other replica sends them meanwhile;
+  settling or retrying one clears its claim, and a replica that dies holding one only
+  delays it by what is left of the claim;
+- due watches are claimed the same way, their next read set the claim on in the
+  claiming transaction, so no two replicas read a booking in one round; the reader then
+  sets the real next read, and a reader that dies leaves them due again at the claim's end.
 """
 
 from __future__ import annotations
@@ -24,9 +26,6 @@ from ..core.models import Booking, BookingStatus, Notification
 from . import _outbox, _retention
 from ._outbox import OutboxEntry
 from ._retention import ERASED, Scrub
-
-# How long a replica has to send what it claimed before another may take it.
-CLAIM_SECONDS = 60.0
 
 # Settling or retrying an entry ends its claim, whatever version was sent.
 _RELEASE = "UPDATE outbox SET claimed_until = NULL WHERE id = %s"
@@ -52,13 +51,13 @@ async def follow(db: AsyncConnection[Any], booking: Booking) -> None:
         await db.execute(_outbox.UNWATCH, (booking.booking_id,))
 
 
-async def due(db: AsyncConnection[Any], now: float, limit: int) -> list[OutboxEntry]:
+async def due(db: AsyncConnection[Any], now: float, limit: int, claim: float) -> list[OutboxEntry]:
     rows = await (await db.execute(
         "WITH taken AS (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= %(now)s"
         " AND (claimed_until IS NULL OR claimed_until <= %(now)s) ORDER BY id LIMIT %(limit)s"
         " FOR UPDATE SKIP LOCKED)"
         " UPDATE outbox SET claimed_until = %(until)s FROM taken WHERE outbox.id = taken.id RETURNING outbox.*",
-        {"now": now, "limit": limit, "until": now + CLAIM_SECONDS},
+        {"now": now, "limit": limit, "until": now + claim},
     )).fetchall()
     return sorted((_outbox.entry_of(r) for r in rows), key=lambda entry: entry.id)
 
@@ -88,7 +87,7 @@ async def counts(db: AsyncConnection[Any]) -> dict[str, int]:
     return _outbox.every_state((r["state"], r["n"]) for r in rows)
 
 
-async def due_watches(db: AsyncConnection[Any], now: float, limit: int, period: float) -> list[str]:
+async def due_watches(db: AsyncConnection[Any], now: float, limit: int, period: float, claim: float) -> list[str]:
     """As _outbox.due_watches; rows another replica is claiming are skipped, not waited for."""
     await db.execute(_outbox.ENDED, (now,))
     # Window functions cannot take FOR UPDATE: lock first, number the locked rows after.
@@ -99,7 +98,7 @@ async def due_watches(db: AsyncConnection[Any], now: float, limit: int, period: 
         " ORDER BY next_read_at, booking_id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
         " UPDATE watches SET next_read_at = %(next)s FROM due WHERE watches.booking_id = due.booking_id"
         " RETURNING due.booking_id, due.next_read_at AS was",
-        {"now": now, "limit": limit, "next": now + period},
+        {"now": now, "limit": limit, "next": now + claim},
     )).fetchall()
     return [r["booking_id"] for r in sorted(rows, key=lambda r: (r["was"], r["booking_id"]))]
 
