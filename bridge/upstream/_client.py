@@ -18,7 +18,7 @@ from ..metrics import Metrics
 from . import _models as m
 from ._errors import NOUNS, error_for
 from ._exchange import budget, capped, send, template
-from ._retry import RETRY_STATUSES, RetryableAnswer, never_left, policy
+from ._retry import RETRY_STATUSES, RetryableAnswer, call, never_left
 from ._token import TokenSource
 
 if TYPE_CHECKING:
@@ -203,10 +203,12 @@ class QmaticClient:
         if catalogue:
             headers["Accept-Language"] = self._config.language
         request = _Request(method, path, headers, json, params)
-        retrying = policy(max_attempts=self._config.max_attempts, idempotent=not state_changing, sleep=self._sleep)
         noun = NOUNS[operation]
         try:
-            response: httpx.Response = await retrying(self._attempt, request, not state_changing)
+            response: httpx.Response = await call(
+                self._attempt, request, not state_changing,
+                max_attempts=self._config.max_attempts, idempotent=not state_changing, sleep=self._sleep,
+            )
         except RetryableAnswer as exc:
             status = exc.response.status_code
             raise BridgeError(Cause.UNAVAILABLE, f"upstream stayed busy for the {noun} ({method} {path}: {status})") from None

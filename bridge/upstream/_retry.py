@@ -8,6 +8,7 @@ A state-changing call is repeated only when the failure proves the request never
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import httpx
 from tenacity import (
@@ -23,6 +24,8 @@ from tenacity import (
 from .. import deadline
 from ._exchange import DEADLINE_MARGIN
 from ._token import TokenUnavailable
+
+T = TypeVar("T")
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 NEVER_LEFT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -56,6 +59,31 @@ def retryable(exc: BaseException, *, idempotent: bool) -> bool:
     if isinstance(exc, httpx.TransportError):
         return idempotent or never_left(exc)
     return False
+
+
+async def call(
+    fn: Callable[..., Awaitable[T]], *args: Any,
+    max_attempts: int, idempotent: bool, sleep: Callable[[float], Awaitable[None]],
+) -> T:
+    """``fn(*args)`` under the retry policy. Nearly every call succeeds on its first try,
+    so that try runs bare; only a retryable failure builds the retry loop, which then
+    sees that failure as its own first attempt (same waits, same count)."""
+    try:
+        return await fn(*args)
+    except Exception as exc:
+        if not retryable(exc, idempotent=idempotent):
+            raise
+        first: Exception | None = exc
+
+    async def attempt(*again: Any) -> T:
+        nonlocal first
+        if first is not None:
+            failed, first = first, None
+            raise failed
+        return await fn(*again)
+
+    retrying = policy(max_attempts=max_attempts, idempotent=idempotent, sleep=sleep)
+    return await retrying(attempt, *args)
 
 
 def policy(*, max_attempts: int, idempotent: bool, sleep: Callable[[float], Awaitable[None]]) -> AsyncRetrying:
