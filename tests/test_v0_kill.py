@@ -94,16 +94,19 @@ async def live_sim() -> AsyncIterator[Simulator]:
     await simulator.stop()
 
 
-def serve_config(sim: Simulator, folder: pathlib.Path, extra: str = "") -> Served:
+def serve_config(sim: Simulator, folder: pathlib.Path, extra: str = "", *, server: str = "",
+                 store: str = 'path = "bridge.sqlite3"') -> Served:
     """A `booking-bridge serve` child's config in ``folder`` (its store beside it), on a free
-    port, with ``extra`` TOML appended."""
+    port, with ``extra`` TOML appended. ``server`` adds lines to its [server] table (TOML
+    cannot reopen a table from ``extra``); ``store`` replaces its [store] lines (a url for
+    PostgreSQL, tests/test_replicas.py)."""
     port = free_port()
     config = folder / "bridge.toml"
     config.write_text(
-        f'[server]\ngrpc_listen = "127.0.0.1:{port}"\nshutdown_grace_seconds = 5.0\n'
+        f'[server]\ngrpc_listen = "127.0.0.1:{port}"\nshutdown_grace_seconds = 5.0\n{server}'
         f'[upstream]\nbase_url = "{sim.base_url}"\ntoken_url = "{sim.token_url}"\n'
         f'account = "{seed.DEMO_ACCOUNT}"\ntenant_id = "{seed.DEMO_TENANT_ID}"\n'
-        f'[store]\npath = "bridge.sqlite3"\n'
+        f'[store]\n{store}\n'
         f'[booking]\ndefault_time_zone = "Europe/Stockholm"\n' + extra
     )
     return Served(config, port, folder / "serve.log")
