@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from ..aiohttp_transport import default_transport
 from ..clock import Clock, SystemClock
 from . import _wire as wire
 from ._batches import plan_calls
@@ -60,7 +61,7 @@ class MapsBookingClient:
         # Retries wait through this; tests pass one that records and returns at once.
         self._sleep = sleep
         self._timeout = httpx.Timeout(timeout)
-        self._http = httpx.AsyncClient(transport=transport, timeout=self._timeout)
+        self._http = httpx.AsyncClient(transport=transport if transport is not None else default_transport(), timeout=self._timeout)
         self._tokens = AccessTokens(self._http, account, clock=clock or SystemClock(), timeout=self._timeout)
 
     def __repr__(self) -> str:

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import httpx
 
+from ..aiohttp_transport import default_transport
 from ..errortable import ErrorTable
 from ..failures import BridgeError, Cause, OutcomeUnknown
 from ..metrics import Metrics
@@ -58,7 +59,7 @@ class QmaticClient:
             write=config.read_timeout,
             pool=config.connect_timeout,
         )
-        self._http = httpx.AsyncClient(base_url=config.base_url, transport=transport, timeout=self._timeout)
+        self._http = httpx.AsyncClient(base_url=config.base_url, transport=transport if transport is not None else default_transport(), timeout=self._timeout)
         self._tokens = TokenSource(
             self._http,
             url=config.token_url,
