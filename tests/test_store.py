@@ -1,16 +1,24 @@
 """The store, on both backends (SQLite and PostgreSQL, see the ``store`` fixture in
 conftest.py): constraints hold, nothing half-written, everything survives a reopen, the
 outbox merges, the watch list is claimed once, retention erases in batches. Then what is
-one backend's own: SQLite's WAL and sync, schema versions and ``store migrate``."""
+one backend's own: SQLite's WAL and sync, its group commit and its reads on the event
+loop's thread, schema versions and ``store migrate``."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
+import os
 import pathlib
+import signal
 import sqlite3
+import subprocess
+import sys
+import threading
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
@@ -420,6 +428,264 @@ async def test_the_sqlite_store_is_in_wal_mode_with_full_sync(tmp_path: pathlib.
         modes = await store._run(lambda db: (db.execute("PRAGMA journal_mode").fetchone()[0],
                                              db.execute("PRAGMA synchronous").fetchone()[0]))
         assert modes == ("wal", 2)
+    finally:
+        await store.close()
+
+
+async def writer_statements(store: SqliteStore) -> list[str]:
+    """The statements the store's writer runs from now on; COMMITs are its fsyncs."""
+    statements: list[str] = []
+    await store._run(lambda db: db.set_trace_callback(statements.append))
+    return statements
+
+
+@contextlib.asynccontextmanager
+async def writer_busy(store: SqliteStore, queued: int) -> AsyncIterator[None]:
+    """The writer thread held busy while the body asks for ``queued`` writes; once all are
+    queued, it is let go. No timing: the queue is watched."""
+    holding, gate = threading.Event(), threading.Event()
+
+    def hold(db: sqlite3.Connection) -> None:
+        holding.set()
+        gate.wait(30)
+
+    held = asyncio.ensure_future(store._run(hold))
+    try:
+        assert await asyncio.to_thread(holding.wait, 30)
+        yield
+        for _ in range(1000):
+            if store._jobs.qsize() >= queued:
+                break
+            await asyncio.sleep(0)
+        assert store._jobs.qsize() == queued
+    finally:
+        gate.set()
+        await held
+
+
+async def test_sqlite_writes_queued_while_the_writer_is_busy_share_one_commit(tmp_path: pathlib.Path) -> None:
+    """A hundred writes asked at once: two commits (at most 64 writes each), not a hundred."""
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    try:
+        statements = await writer_statements(store)
+        async with writer_busy(store, 100):
+            writes = [asyncio.ensure_future(store.insert_lease(lease(f"l{i}", f"r{i}"))) for i in range(100)]
+        await asyncio.gather(*writes)
+        groups = " ".join(statements).split("COMMIT")
+        assert [group.count("SAVEPOINT unit") for group in groups] == [64, 36, 0]
+        assert statements.count("BEGIN IMMEDIATE") == 2
+        assert all([await store.get_lease(f"l{i}") for i in range(100)])
+
+        # And without holding the writer: fifty at once still share far fewer commits.
+        statements.clear()
+        await asyncio.gather(*(store.insert_lease(lease(f"m{i}", f"s{i}")) for i in range(50)))
+        assert 1 <= statements.count("COMMIT") <= 10
+    finally:
+        await store.close()
+
+
+async def test_sqlite_a_failing_write_in_a_group_fails_only_its_caller(tmp_path: pathlib.Path) -> None:
+    """A duplicate, and a save that fails half-way, share a commit with writes that succeed:
+    each failing caller gets its own error, with nothing of its write left; the others commit."""
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    try:
+        await store.insert_booking(booking())
+        await store.insert_booking(booking(booking_id="b2", lease_id=None, pid="pid2"))
+        statements = await writer_statements(store)
+        consumed = dataclasses.replace(lease(), state=LeaseState.CONSUMED)
+        clash = dataclasses.replace(booking(booking_id="b2", lease_id=None, pid="pid2"), lease_id="l1")
+        async with writer_busy(store, 7):
+            asked = [
+                store.insert_lease(lease("l1", "r1")),
+                store.insert_lease(lease("l2", "r1")),  # the same client reference
+                store.claim_response("k1", "fp"),
+                store.claim_response("k1", "other"),  # the same idempotency key
+                # the lease is updated, then the booking breaks one-booking-per-lease
+                store.save(lease=consumed, booking=clash, notification=note("b2", status=BookingStatus.CANCELED)),
+                store.insert_lease(lease("l3", "r3")),
+                store.save(notification=note("b1", party_size=2)),
+            ]
+            outcomes = asyncio.gather(*asked, return_exceptions=True)
+        done = await outcomes
+        assert [type(o).__name__ for o in done] == [
+            "NoneType", "Duplicate", "NoneType", "Duplicate", "IntegrityError", "NoneType", "NoneType"]
+        assert (done[1].what, done[3].what) == (LEASE_REFERENCE, IDEMPOTENCY_KEY)
+        assert statements.count("COMMIT") == 1
+        assert (await store.get_lease("l1")).state is LeaseState.HELD  # the failed save left nothing
+        assert (await store.get_booking("b2")).lease_id is None
+        assert await store.get_lease("l2") is None and await store.get_lease("l3") is not None
+        assert tuple(await store.get_response("k1")) == ("fp", None)
+        [entry] = await store.due_notifications(NOW.timestamp(), 10, 60.0)
+        assert (entry.notification.booking_id, entry.notification.party_size) == ("b1", 2)
+    finally:
+        await store.close()
+
+
+async def test_sqlite_a_write_whose_error_ends_the_transaction_fails_alone(tmp_path: pathlib.Path) -> None:
+    """SQLite rolls the whole transaction back on some errors (a full disk, an I/O error):
+    the writes of the group that had succeeded are run again, and commit."""
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    try:
+        statements = await writer_statements(store)
+
+        def ends_it(db: sqlite3.Connection) -> None:
+            db.execute("INSERT INTO responses (idempotency_key, fingerprint) VALUES ('lost', 'fp')")
+            db.execute("ROLLBACK")  # as SQLite does on SQLITE_FULL
+            raise sqlite3.OperationalError("database or disk is full")
+
+        async with writer_busy(store, 3):
+            outcomes = asyncio.gather(store.insert_lease(lease("l1", "r1")), store._in_transaction(ends_it),
+                                      store.insert_lease(lease("l3", "r3")), return_exceptions=True)
+        first, failed, third = await outcomes
+        assert first is None and third is None and isinstance(failed, sqlite3.OperationalError)
+        assert statements.count("BEGIN IMMEDIATE") == 2 and statements.count("COMMIT") == 1
+        assert await store.get_lease("l1") is not None and await store.get_lease("l3") is not None
+        assert await store.get_response("lost") is None
+    finally:
+        await store.close()
+
+
+async def test_sqlite_a_failed_commit_fails_every_write_of_its_group(tmp_path: pathlib.Path) -> None:
+    store = SqliteStore(tmp_path / "s.sqlite3")
+
+    def no_commit(action: int, arg1: str | None, *_: object) -> int:
+        refused = action == sqlite3.SQLITE_TRANSACTION and arg1 == "COMMIT"
+        return sqlite3.SQLITE_DENY if refused else sqlite3.SQLITE_OK
+
+    try:
+        await store._run(lambda db: db.set_authorizer(no_commit))
+        async with writer_busy(store, 3):
+            outcomes = asyncio.gather(*(store.insert_lease(lease(f"l{i}", f"r{i}")) for i in range(3)),
+                                      return_exceptions=True)
+        assert [type(o) for o in await outcomes] == [sqlite3.DatabaseError] * 3
+        await store._run(lambda db: db.set_authorizer(None))
+        assert [await store.get_lease(f"l{i}") for i in range(3)] == [None] * 3  # rolled back, all of them
+        await store.insert_lease(lease())  # and the writer goes on
+        assert await store.get_lease("l1") == lease()
+    finally:
+        await store.close()
+
+
+async def test_sqlite_a_write_its_caller_gave_up_on_before_it_ran_is_not_made(tmp_path: pathlib.Path) -> None:
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    try:
+        async with writer_busy(store, 2):
+            gone = asyncio.ensure_future(store.insert_lease(lease("l1", "r1")))
+            kept = asyncio.ensure_future(store.insert_lease(lease("l2", "r2")))
+            await asyncio.sleep(0)
+            gone.cancel()
+        await kept
+        assert gone.cancelled()
+        assert await store.get_lease("l1") is None and await store.get_lease("l2") is not None
+    finally:
+        await store.close()
+
+
+async def test_sqlite_close_waits_for_the_writes_asked_before_it(tmp_path: pathlib.Path) -> None:
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    writes = [asyncio.ensure_future(store.insert_lease(lease(f"l{i}", f"r{i}"))) for i in range(10)]
+    await asyncio.sleep(0)  # asked, none answered yet
+    await store.close()
+    await asyncio.gather(*writes)
+    with pytest.raises(sqlite3.ProgrammingError):
+        await store.insert_lease(lease())
+    again = SqliteStore(tmp_path / "s.sqlite3")
+    try:
+        assert all([await again.get_lease(f"l{i}") for i in range(10)])
+    finally:
+        await again.close()
+
+
+CHILD = """
+import asyncio, sys
+from tests.test_store import lease
+from bridge.store import SqliteStore
+
+async def main():
+    store = SqliteStore(sys.argv[1])
+    await asyncio.gather(*(store.insert_lease(lease(f"l{i}", f"r{i}")) for i in range(20)))
+    print("acknowledged", flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+def test_sqlite_an_acknowledged_write_outlives_its_process(tmp_path: pathlib.Path) -> None:
+    """Once a write's await returns it is committed to the file: killed at once (SIGKILL,
+    no close, no checkpoint), the process leaves it for a fresh connection to read."""
+    import bridge
+
+    path = tmp_path / "s.sqlite3"
+    root = pathlib.Path(bridge.__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(path)], cwd=root, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        said = child.stdout.readline()
+        child.send_signal(signal.SIGKILL)
+        _, err = child.communicate(timeout=60)
+        assert said == "acknowledged\n", err
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert path.with_name(path.name + "-wal").stat().st_size > 0  # never checkpointed: read from the WAL
+    db = sqlite3.connect(path)
+    try:
+        assert db.execute("SELECT COUNT(*) FROM leases").fetchone()[0] == 20
+    finally:
+        db.close()
+
+
+async def test_sqlite_reads_run_on_the_loop_thread_and_see_the_latest_write(tmp_path: pathlib.Path) -> None:
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    readers: set[int] = set()
+    store._reader.set_trace_callback(lambda _: readers.add(threading.get_ident()))
+    try:
+        for i in range(20):
+            await store.insert_lease(lease(f"l{i}", f"r{i}"))
+            assert await store.get_lease(f"l{i}") == lease(f"l{i}", f"r{i}")
+            consumed = dataclasses.replace(lease(f"l{i}", f"r{i}"), state=LeaseState.CONSUMED)
+            await store.save(lease=consumed)
+            assert await store.get_lease_by_reference(f"r{i}") == consumed
+            await store.delete_lease(f"l{i}")
+            assert await store.get_lease(f"l{i}") is None
+        # Many writes in flight at once: each caller reads its own back as soon as it returns.
+        async def write_then_read(i: int) -> None:
+            b = booking(f"b{i}", None, f"p{i}", key=f"k{i}")
+            await store.insert_booking(b)
+            assert await store.get_booking_by_idempotency_key(f"k{i}") == b
+            await store.save(booking=dataclasses.replace(b, status=BookingStatus.CANCELED))
+            assert [x.status for x in await store.bookings_of(f"p{i}")] == [BookingStatus.CANCELED]
+
+        await asyncio.gather(*(write_then_read(i) for i in range(40)))
+        assert readers == {threading.get_ident()}
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            store._reader.execute("DELETE FROM leases")
+    finally:
+        await store.close()
+
+
+async def test_sqlite_a_read_that_finds_the_file_busy_is_made_on_the_writer_thread(tmp_path: pathlib.Path) -> None:
+    """The loop's reader never waits on a lock (that would stall every call): it hands the
+    read to the writer's connection, which waits its busy timeout."""
+
+    class Busy:
+        def __init__(self, real: sqlite3.Connection):
+            self.real = real
+
+        def execute(self, *_: object) -> None:
+            raise sqlite3.OperationalError("database is locked")
+
+        def close(self) -> None:
+            self.real.close()
+
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    try:
+        await store.insert_lease(lease())
+        store._reader = Busy(store._reader)  # type: ignore[assignment]
+        assert await store.get_lease("l1") == lease()
     finally:
         await store.close()
 

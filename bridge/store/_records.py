@@ -1,7 +1,8 @@
 """The record statements both stores run alike, written once in psycopg's style
 (``%s``/``%(name)s``): leases, bookings, stored answers, and the watch list's simple
-reads and writes. A store supplies four primitives; SQLite's turn the placeholders into
-its own (_codec.sqlite_named, sqlite_positional). What differs by backend (a save's
+reads and writes. A store supplies four primitives, and may run ``_scan`` (the reads of
+many rows) apart from them; SQLite's turn the placeholders into its own
+(_codec.sqlite_named, sqlite_positional). What differs by backend (a save's
 outbox merge, claiming, retention) stays in each store.
 """
 
@@ -21,6 +22,11 @@ class Records:
 
     async def _all(self, sql: str, args: Any) -> list[Any]:
         raise NotImplementedError
+
+    async def _scan(self, sql: str, args: Any) -> list[Any]:
+        """Like ``_all``, for a read that may touch many rows (a listing, a count): a store
+        may run it apart from the quick lookups."""
+        return await self._all(sql, args)
 
     async def _write(self, sql: str, args: Any) -> None:
         """One statement, committed."""
@@ -69,7 +75,7 @@ class Records:
 
     async def bookings(self, merchant_id: str | None = None, status: str | None = None) -> list[Booking]:
         """Every booking (of the merchant, in the status), earliest start first."""
-        rows = await self._all(
+        rows = await self._scan(
             "SELECT * FROM bookings WHERE (CAST(%(merchant)s AS TEXT) IS NULL OR merchant_id = %(merchant)s)"
             " AND (CAST(%(status)s AS TEXT) IS NULL OR status = %(status)s) ORDER BY start, booking_id",
             {"merchant": merchant_id, "status": status},
@@ -99,5 +105,5 @@ class Records:
         await self._write(_outbox.UNWATCH, (booking_id,))
 
     async def watched_count(self, now: float) -> int:
-        row = await self._one("SELECT COUNT(*) AS n FROM watches WHERE ends_at > %s", now)
-        return 0 if row is None else int(row["n"])
+        [row] = await self._scan("SELECT COUNT(*) AS n FROM watches WHERE ends_at > %s", (now,))
+        return int(row["n"])
