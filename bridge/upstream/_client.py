@@ -18,7 +18,7 @@ from ..failures import BridgeError, Cause, OutcomeUnknown
 from ..metrics import Metrics
 from . import _models as m
 from ._errors import NOUNS, error_for
-from ._exchange import budget, capped, send, template
+from ._exchange import Sender, budget, capped, direct, send, template
 from ._retry import RETRY_STATUSES, RetryableAnswer, call, never_left
 from ._token import TokenSource
 
@@ -59,7 +59,11 @@ class QmaticClient:
             write=config.read_timeout,
             pool=config.connect_timeout,
         )
-        self._http = httpx.AsyncClient(base_url=config.base_url, transport=transport if transport is not None else default_transport(), timeout=self._timeout)
+        chosen = transport if transport is not None else default_transport()
+        self._http = httpx.AsyncClient(base_url=config.base_url, transport=chosen, timeout=self._timeout)
+        # API calls skip the client's machinery (see _exchange.direct), unless a proxy in
+        # the environment left the choice of transport to httpx.
+        self._sender: Sender | httpx.AsyncClient = self._http if chosen is None else direct(chosen)
         self._tokens = TokenSource(
             self._http,
             url=config.token_url,
@@ -253,7 +257,7 @@ class QmaticClient:
             timeout=capped(self._timeout, allowed),
         )
         operation = template(request.method, request.path)
-        return await send(self._http, built, allowed, operation=operation, metrics=self._metrics)
+        return await send(self._sender, built, allowed, operation=operation, metrics=self._metrics)
 
     def _parse(self, response: httpx.Response, operation: str, parse: Callable[[Any], T]) -> T:
         try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 import httpx
 
@@ -71,8 +72,29 @@ def template(method: str, path: str) -> str:
     return f"{method} {'/'.join(segments)}"
 
 
+Sender = Callable[[httpx.Request], Awaitable[httpx.Response]]
+
+
+def direct(transport: httpx.AsyncBaseTransport) -> Sender:
+    """Send straight through ``transport``, the body read in full. httpx's client adds a
+    cookie jar, redirects, auth and event hooks, none of which Qmatic's API uses, at about
+    a sixth of the bridge's CPU per call."""
+
+    async def sender(request: httpx.Request) -> httpx.Response:
+        response = await transport.handle_async_request(request)
+        response.request = request
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        return response
+
+    return sender
+
+
 async def send(
-    http: httpx.AsyncClient, request: httpx.Request, allowed: float | None, *, operation: str, metrics: Metrics
+    http: httpx.AsyncClient | Sender, request: httpx.Request, allowed: float | None, *, operation: str,
+    metrics: Metrics,
 ) -> httpx.Response:
     """Send ``request`` (built with timeouts already ``capped`` to ``allowed``)."""
     # httpx limits each phase; the guard limits their sum. It gets a sliver more than the
@@ -82,7 +104,7 @@ async def send(
     started = time.perf_counter()
     try:
         async with asyncio.timeout(guard):
-            response = await http.send(request)
+            response = await (http.send(request) if isinstance(http, httpx.AsyncClient) else http(request))
     except TimeoutError:
         _observe(operation, "deadline", started, metrics)
         raise AttemptTimedOut("the attempt ran out of the caller's time", request=request) from None
