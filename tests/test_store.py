@@ -596,10 +596,19 @@ async def test_sqlite_close_waits_for_the_writes_asked_before_it(tmp_path: pathl
         await again.close()
 
 
+# Runs against whichever bridge the tests import (the installed package in CI), so it
+# builds its leases itself rather than importing this module.
 CHILD = """
-import asyncio, sys
-from tests.test_store import lease
+import asyncio, datetime as dt, sys
+from bridge.core.models import Lease, LeaseState, Slot, Target
 from bridge.store import SqliteStore
+
+NOW = dt.datetime(2026, 11, 23, 7, 0, tzinfo=dt.timezone.utc)
+SLOT = Slot("m", "s", NOW + dt.timedelta(days=1), dt.timedelta(minutes=30), staff_id="st", availability_tag="t")
+TARGET = Target("tenant", "branch", "service", "resource", "Europe/Stockholm")
+
+def lease(lease_id, reference):
+    return Lease(lease_id, reference, SLOT, TARGET, LeaseState.HELD, NOW, None, "hold-1", NOW + dt.timedelta(minutes=14))
 
 async def main():
     store = SqliteStore(sys.argv[1])
@@ -617,9 +626,9 @@ def test_sqlite_an_acknowledged_write_outlives_its_process(tmp_path: pathlib.Pat
     import bridge
 
     path = tmp_path / "s.sqlite3"
-    root = pathlib.Path(bridge.__file__).resolve().parent.parent
+    root = pathlib.Path(bridge.__file__).resolve().parent.parent  # where the tests' bridge comes from
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(path)], cwd=root, env=env,
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(path)], cwd=tmp_path, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         said = child.stdout.readline()
