@@ -52,13 +52,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime: fields 14 and 15
 
 
-def peak_rss_mib(pid: int) -> float:
-    """VmHWM: the most resident memory the process ever had."""
+def _status_mib(pid: int, key: str) -> float:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024  # kB
     return float("nan")
+
+
+def peak_rss_mib(pid: int) -> float:
+    """VmHWM: the most resident memory the process ever had."""
+    return _status_mib(pid, "VmHWM")
+
+
+def rss_mib(pid: int) -> float:
+    """VmRSS: the resident memory the process has now."""
+    return _status_mib(pid, "VmRSS")
 
 
 class Child:

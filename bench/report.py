@@ -65,7 +65,7 @@ def _num(value: Any) -> str:
 
 
 def _ratio(value: Any, floor: Any) -> str:
-    if value is None or floor in (None, 0):
+    if value is None or floor is None or floor <= 0:  # a floor that shrank (rss growth) is no yardstick
         return ""
     return f" (×{value / floor:.2f})"
 
@@ -89,14 +89,14 @@ def _check(key: str) -> Getter:
 Rows = list[tuple[str, Getter, bool]]
 
 
-def _booking_rows(unit: str, rpcs: tuple[str, ...]) -> Rows:
+def _booking_rows(unit: str, rpcs: tuple[str, ...], memory: bool = True) -> Rows:
     rows: Rows = [(f"{unit}/s", _field("units_per_second"), True)]
     for name in rpcs:
         rows += [(f"{name} p50 ms", _rpc(name, "p50_ms"), True), (f"{name} p99 ms", _rpc(name, "p99_ms"), True)]
     rows += [
         ("server CPU ms per RPC", _field("server_cpu_ms_per_rpc"), True),
         ("server CPU, cores busy", _field("server_cores_busy"), True),
-        ("peak RSS MiB (per process)", _field("peak_rss_mib"), True),
+        *([("peak RSS MiB (per process)", _field("peak_rss_mib"), True)] if memory else []),
         ("upstream calls per RPC", _field("upstream_per_rpc"), True),
         ("simulator CPU, cores busy", _field("sim_cores_busy"), False),
         ("PostgreSQL CPU, cores busy", _field("database_cores_busy"), False),
@@ -131,20 +131,50 @@ LOOKUP_ROWS: Rows = [
 ]
 
 
-def rows_for(load: str) -> Rows:
+V0_RPCS = ("CreateLease", "CreateBooking", "UpdateBooking cancel")
+
+
+def _rss(*keys: Any) -> Getter:
+    def get(row: dict[str, Any]) -> Any:
+        value = row["rss"]
+        for key in keys:
+            value = value[key]
+        return value
+    return get
+
+
+def _rss_rows(marks: list[int]) -> Rows:
+    """The rss load (bench/v0_memory.py): the readings first, then the run's figures."""
+    span = f"{marks[0]:,} → {marks[-1]:,}"
+    rows: Rows = [("RSS MiB at start (no traffic yet)", _rss("start", "rss_mib"), True)]
+    rows += [(f"RSS MiB at {m:,} RPCs", _rss("readings", i, "rss_mib"), True) for i, m in enumerate(marks)]
+    rows += [
+        (f"RSS growth MiB, {span}", _rss("growth_mib"), True),
+        (f"RSS growth %, {span} (target ≤ 10)", _rss("growth_pct"), True),
+        ("peak RSS MiB (VmHWM)", _field("peak_rss_mib"), True),
+        ("wall time s", _field("seconds"), True),
+        ("RPCs", _field("rpcs"), False),
+    ]
+    return rows + _booking_rows("flows", V0_RPCS, memory=False)
+
+
+def rows_for(load: str, settings: dict[str, Any] | None = None) -> Rows:
+    if load == "rss":
+        return _rss_rows((settings or {}).get("rss_rpcs") or [10_000, 100_000])
     if load == "v0":
-        return _booking_rows("flows", ("CreateLease", "CreateBooking", "UpdateBooking cancel"))
+        return _booking_rows("flows", V0_RPCS)
     if load == "v3book":
         return _booking_rows("bookings", ("CreateBooking",))
     return LOOKUP_ROWS
 
 
-def table(load: str, title: str, by_config: dict[str, dict[str, Any]]) -> list[str]:
+def table(load: str, title: str, by_config: dict[str, dict[str, Any]], settings: dict[str, Any] | None = None
+          ) -> list[str]:
     configs = list(by_config)
     floor = by_config.get("floor") if by_config.get("floor", {}).get("status") == "ok" else None
     header = ["", *(LABELS[c] for c in configs)]
     body = []
-    for label, get, compare in rows_for(load):
+    for label, get, compare in rows_for(load, settings):
         cells = [label]
         for config in configs:
             row = by_config[config]
@@ -171,7 +201,7 @@ def _safe(get: Getter, row: dict[str, Any] | None) -> Any:
         return None
     try:
         return get(row)
-    except (KeyError, TypeError):
+    except (KeyError, TypeError, IndexError):
         return None
 
 
@@ -189,6 +219,15 @@ def _notes(by_config: dict[str, dict[str, Any]]) -> list[str]:
             if w.get("exhausted"):
                 notes.append(f"- {LABELS[config]}{' ' + name if name else ''}: ran out of distinct work "
                              f"after {w['seconds']:.1f} s")
+        if "rss" in row and row["rss"]["growth_pct"] is not None:
+            r = row["rss"]
+            marks = r["marks"]
+            verdict = "within" if r["growth_pct"] <= r["target_pct"] else "OVER"
+            notes.append(f"- {LABELS[config]}: VmRSS {r['readings'][0]['rss_mib']:.1f} → "
+                         f"{r['readings'][-1]['rss_mib']:.1f} MiB from {marks[0]:,} to {marks[-1]:,} RPCs: "
+                         f"{r['growth_mib']:+.1f} MiB, {r['growth_pct']:+.1f} % ({verdict} the "
+                         f"{r['target_pct']:g} % target); {r['slots']:,} slots at {r['tenant'][0]} branches "
+                         f"× {r['tenant'][1]} days")
         failures = row.get("failures") or {**row.get("cold", {}).get("failures", {}),
                                            **row.get("warm", {}).get("failures", {})}
         if failures:
@@ -210,10 +249,14 @@ def render(result: dict[str, Any], titles: dict[str, str]) -> str:
         f"{s['lookup_workers']} for the lookups; simulator, servers and load client each a process, on the "
         f"same machine; wall time {result['wall_seconds']:.0f} s",
         "ratios: (×n) is the figure divided by the floor's in this run",
-        "",
     ]
+    if s.get("rss_rpcs"):
+        lines.append(f"rss: one server, {s['workers']} workers, VmRSS read as "
+                     f"{' and '.join(f'{n:,}' for n in s['rss_rpcs'])} RPCs have completed; one slot per flow "
+                     f"({s['rss_tenant'][0]} branches × {s['rss_tenant'][1]} days), shuffled")
+    lines.append("")
     for load, by_config in result["loads"].items():
-        lines += table(load, titles[load], by_config) + [""]
+        lines += table(load, titles[load], by_config, s) + [""]
     return "\n".join(lines)
 
 

@@ -1,5 +1,7 @@
 """Every selected load against every selected configuration, in one run.
 
+The rss load (bench/v0_memory.py) runs only when named, on one server at a time.
+
 Per (load, configuration): a fresh simulator helper and fresh servers (and, for
 PostgreSQL, a fresh database, migrated with `booking-bridge store migrate`), the load,
 then the upstream check and the servers' peak RSS. One failing pair is reported as failed
@@ -18,11 +20,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import servers as servers_mod
-from . import slots, v0_flows, v3_availability, v3_booking, verify
+from . import slots, v0_flows, v0_memory, v3_availability, v3_booking, verify
 from .pg import Postgres
 
-LOADS = (v0_flows.NAME, v3_booking.NAME, v3_availability.NAME)
-TITLES = {v0_flows.NAME: v0_flows.TITLE, v3_booking.NAME: v3_booking.TITLE, v3_availability.NAME: v3_availability.TITLE}
+DEFAULT_LOADS = (v0_flows.NAME, v3_booking.NAME, v3_availability.NAME)
+LOADS = (*DEFAULT_LOADS, v0_memory.NAME)  # rss takes minutes: only when named
+TITLES = {v0_flows.NAME: v0_flows.TITLE, v3_booking.NAME: v3_booking.TITLE, v3_availability.NAME: v3_availability.TITLE,
+          v0_memory.NAME: v0_memory.TITLE}
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,11 @@ class Options:
     seconds: float
     workers: int
     quick: bool
+    rss_marks: tuple[int, ...] = v0_memory.DEFAULT_MARKS
+    rss_configs: tuple[str, ...] = ("floor", "sqlite")
+
+    def configs_for(self, load: str) -> tuple[str, ...]:
+        return self.rss_configs if load == v0_memory.NAME else self.configs
 
     @property
     def booking_tenant(self) -> tuple[int, int]:
@@ -48,7 +57,7 @@ class Options:
 async def run(opts: Options, say: Any = print) -> dict[str, Any]:
     folder = pathlib.Path(tempfile.mkdtemp(prefix="booking-bridge-bench-"))
     pg, pg_problem = None, None
-    if any(c in ("pg", "pg2") for c in opts.configs):
+    if any(c in ("pg", "pg2") for load in opts.loads for c in opts.configs_for(load)):
         pg = Postgres()
         pg_problem = pg.start()
         if pg_problem:
@@ -58,11 +67,13 @@ async def run(opts: Options, say: Any = print) -> dict[str, Any]:
         supplies["book"] = slots.bookable(*opts.booking_tenant)
     if v3_availability.NAME in opts.loads:
         supplies["lookup"] = slots.lookups(*opts.lookup_tenant)
+    if v0_memory.NAME in opts.loads:
+        supplies["rss"] = v0_memory.supply(opts.rss_marks, opts.workers)
     results: dict[str, dict[str, Any]] = {load: {} for load in opts.loads}
     trouble = False
     try:
         for load in opts.loads:
-            for config in opts.configs:
+            for config in opts.configs_for(load):
                 label = f"{load} / {servers_mod.LABELS[config]}"
                 if config in ("pg", "pg2") and pg_problem:
                     results[load][config] = {"status": "skipped", "reason": pg_problem}
@@ -71,7 +82,9 @@ async def run(opts: Options, say: Any = print) -> dict[str, Any]:
                 here = folder / f"{load}-{config}"
                 here.mkdir()
                 try:
-                    async with asyncio.timeout(4 * opts.seconds + 180):
+                    limit = (300 + opts.rss_marks[-1] / 20 if load == v0_memory.NAME  # at least 20 RPCs/s
+                             else 4 * opts.seconds + 180)
+                    async with asyncio.timeout(limit):
                         row = await one(load, config, opts, here, pg if config in ("pg", "pg2") else None, supplies)
                     row["status"] = "ok"
                 except Exception as exc:
@@ -94,7 +107,10 @@ async def run(opts: Options, say: Any = print) -> dict[str, Any]:
 async def one(load: str, config: str, opts: Options, folder: pathlib.Path, pg: Postgres | None,
               supplies: dict[str, list[Any]]) -> dict[str, Any]:
     lookup = load == v3_availability.NAME
-    branches, days = opts.lookup_tenant if lookup else opts.booking_tenant
+    if load == v0_memory.NAME:
+        branches, days = v0_memory.tenant(opts.rss_marks, opts.workers)
+    else:
+        branches, days = opts.lookup_tenant if lookup else opts.booking_tenant
     latency = v3_availability.LATENCY_MS if lookup else 0.0
     sim = await servers_mod.start_sim(folder, branches, days, latency)
     try:
@@ -104,6 +120,9 @@ async def one(load: str, config: str, opts: Options, folder: pathlib.Path, pg: P
             if load == v0_flows.NAME:
                 row = await v0_flows.run(servers, sim, supplies["book"], workers=opts.workers, seconds=opts.seconds,
                                          attempts=attempts)
+            elif load == v0_memory.NAME:
+                row = await v0_memory.run(servers, sim, supplies["rss"], workers=opts.workers, marks=opts.rss_marks,
+                                          attempts=attempts)
             elif load == v3_booking.NAME:
                 row = await v3_booking.run(servers, sim, supplies["book"], workers=opts.workers,
                                            seconds=opts.seconds, attempts=attempts)

@@ -4,6 +4,7 @@ server port w mod the number of replicas. Upstream at 0 ms."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -41,11 +42,9 @@ def cancel_request(booking_id: str) -> pb.UpdateBookingRequest:
     return request
 
 
-async def run(servers: Servers, sim: SimHost, supply: list[slots.Slot], *, workers: int, seconds: float,
-              attempts: list[Attempt]) -> dict[str, Any]:
-    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for port in servers.grpc_ports]
-    stubs = [pb_grpc.BookingServiceStub(c) for c in channels]
-    numbered = enumerate(supply)
+def flow_unit(stubs: list[pb_grpc.BookingServiceStub], numbered: Iterator[tuple[int, slots.Slot]],
+              attempts: list[Attempt]) -> load.Unit:
+    """One flow on the next slot of ``numbered``: lease, booking, cancel; worker w uses stubs[w mod n]."""
 
     async def flow(w: int, rec: load.Recorder) -> None:
         n, slot = load.take(numbered)
@@ -64,9 +63,15 @@ async def run(servers: Servers, sim: SimHost, supply: list[slots.Slot], *, worke
             rec.fail("UpdateBooking cancel", f"answered {pb.BookingStatus.Name(done.status)}")
         attempt.answered = True
 
+    return flow
+
+
+async def run(servers: Servers, sim: SimHost, supply: list[slots.Slot], *, workers: int, seconds: float,
+              attempts: list[Attempt]) -> dict[str, Any]:
+    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for port in servers.grpc_ports]
+    flow = flow_unit([pb_grpc.BookingServiceStub(c) for c in channels], enumerate(supply), attempts)
     try:
         return await load.closed_loop(workers, flow, seconds, warmup=1, servers=servers, sim=sim)
     finally:
         for channel in channels:
             await channel.close()
-
