@@ -44,6 +44,11 @@ def timestamp(created: float) -> str:
 
 
 def setup(level: int | str = logging.INFO) -> None:
+    # Every record would otherwise ask for the process id (a system call), the thread
+    # and the process name, which no line prints.
+    logging.logProcesses = logging.logThreads = logging.logMultiprocessing = False
+    if hasattr(logging, "logAsyncioTasks"):  # 3.12+: the task's name, per record
+        logging.logAsyncioTasks = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import logging
 import signal
 import os
@@ -181,6 +182,9 @@ def resolved_server_config(config: Config) -> ServerConfig:
 async def serve_until_signalled(core: BookingCore, config: Config, inventory: Inventory | None = None) -> None:
     server = BridgeServer.from_config(core, config)
     await server.start()
+    # What start-up built (modules, configuration, protobuf descriptors) lives as long as
+    # the process: out of the collector's sight, full collections stop walking it.
+    gc.freeze()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
