@@ -419,6 +419,40 @@ async def test_on_postgres_a_lock_whose_holder_is_gone_is_free(postgres: Any, en
         await second.close()
 
 
+async def test_on_postgres_connections_cut_by_a_database_restart_are_replaced(
+    postgres: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection that sat idle is pinged before use, so the first call after a restart
+    succeeds; one in steady use is not (a round trip per call saved): its call is
+    UNAVAILABLE, and the next gets a fresh connection."""
+    from bridge.failures import StoreUnavailable
+    from bridge.store import _pg_idle
+    from bridge.store._postgres import PostgresStore
+
+    from . import pgcluster
+
+    url = postgres.new_database(pgcluster.TEMPLATE)
+    store = PostgresStore(url, pool_size=1)
+
+    async def restart() -> None:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as db:
+            await db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                             " WHERE datname = current_database() AND pid != pg_backend_pid()")
+
+    try:
+        await store.insert_lease(lease())
+        monkeypatch.setattr(_pg_idle, "IDLE_SECONDS", 0.0)  # every connection counts as idle
+        await restart()
+        assert await store.get_lease("l1") is not None
+        monkeypatch.setattr(_pg_idle, "IDLE_SECONDS", 3600.0)  # none does
+        await restart()
+        with pytest.raises(StoreUnavailable):
+            await store.get_lease("l1")
+        assert await store.get_lease("l1") is not None
+    finally:
+        await store.close()
+
+
 # -- SQLite's own ----------------------------------------------------------------------
 
 

@@ -25,6 +25,7 @@ from ..failures import StoreUnavailable
 from . import _codec, _pg_outbox, _retention, _schema
 from ._duplicate import Duplicate, classify
 from ._outbox import OutboxEntry
+from ._pg_idle import IdlePing
 from ._pg_lock import ReplicaLocks, unreachable, wait_for_database
 from ._records import Records
 
@@ -45,11 +46,11 @@ class PostgresStore(Records):
     def __init__(self, url: str, pool_size: int = 10, *, connect_timeout: float = 10.0):
         self._url = url
         self._timeout = connect_timeout
+        idle = IdlePing()
         self._pool = AsyncConnectionPool(
             url, min_size=1, max_size=pool_size, open=False, timeout=connect_timeout,
-            # Checked as it is handed out: after a database restart or failover the first
-            # calls get fresh connections, not errors (one round trip per checkout).
-            check=AsyncConnectionPool.check_connection,
+            # Pinged as it is handed out when it sat idle a while (see _pg_idle).
+            check=idle.check, reset=idle.returned,
             kwargs={"row_factory": dict_row, "autocommit": True, "connect_timeout": max(1, int(connect_timeout))},
         )
         # Flows hold their lock connections while they call the upstream: a pool of their
