@@ -63,7 +63,7 @@ class QmaticClient:
         self._http = httpx.AsyncClient(base_url=config.base_url, transport=chosen, timeout=self._timeout)
         # API calls skip the client's machinery (see _exchange.direct), unless a proxy in
         # the environment left the choice of transport to httpx.
-        self._sender: Sender | httpx.AsyncClient = self._http if chosen is None else direct(chosen)
+        self._sender: Sender = self._http.send if chosen is None else direct(chosen)
         self._base = str(self._http.base_url).rstrip("/")
         # The client's default headers but Accept, which every call sets itself.
         self._defaults = {k: v for k, v in self._http.headers.items() if k != "accept"}

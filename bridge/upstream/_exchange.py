@@ -93,8 +93,7 @@ def direct(transport: httpx.AsyncBaseTransport) -> Sender:
 
 
 async def send(
-    http: httpx.AsyncClient | Sender, request: httpx.Request, allowed: float | None, *, operation: str,
-    metrics: Metrics,
+    sender: Sender, request: httpx.Request, allowed: float | None, *, operation: str, metrics: Metrics
 ) -> httpx.Response:
     """Send ``request`` (built with timeouts already ``capped`` to ``allowed``)."""
     # httpx limits each phase; the guard limits their sum. It gets a sliver more than the
@@ -104,7 +103,7 @@ async def send(
     started = time.perf_counter()
     try:
         async with asyncio.timeout(guard):
-            response = await (http.send(request) if isinstance(http, httpx.AsyncClient) else http(request))
+            response = await sender(request)
     except TimeoutError:
         _observe(operation, "deadline", started, metrics)
         raise AttemptTimedOut("the attempt ran out of the caller's time", request=request) from None

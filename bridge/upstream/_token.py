@@ -111,7 +111,7 @@ class TokenSource:
             timeout=capped(self._timeout, allowed),
         )
         try:
-            response = await send(self._http, request, allowed, operation=OPERATION, metrics=self._metrics)
+            response = await send(self._http.send, request, allowed, operation=OPERATION, metrics=self._metrics)
         except httpx.TransportError as exc:
             self._fetches.labels("unreachable").inc()
             raise TokenUnavailable(f"token_url: {self._url}: no answer ({type(exc).__name__})") from exc
