@@ -8,27 +8,35 @@ of every core function.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import time
-from collections.abc import Iterator
 
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("deadline", default=None)
 
 
-@contextlib.contextmanager
-def scope(seconds: float | None) -> Iterator[None]:
-    """Run the block with ``seconds`` allowed (None: no caller deadline; an outer one stays)."""
-    if seconds is None:
-        yield
-        return
-    candidate = time.monotonic() + max(0.0, seconds)
-    outer = _deadline.get()
-    token = _deadline.set(candidate if outer is None else min(outer, candidate))
-    try:
-        yield
-    finally:
-        _deadline.reset(token)
+class scope:
+    """Run the block with ``seconds`` allowed (None: no caller deadline; an outer one stays).
+
+    A class, not a generator context manager: every call opens one, and a generator's
+    machinery costs more than the scope's own work.
+    """
+
+    __slots__ = ("_seconds", "_token")
+
+    def __init__(self, seconds: float | None):
+        self._seconds = seconds
+        self._token: contextvars.Token[float | None] | None = None
+
+    def __enter__(self) -> None:
+        if self._seconds is None:
+            return
+        candidate = time.monotonic() + max(0.0, self._seconds)
+        outer = _deadline.get()
+        self._token = _deadline.set(candidate if outer is None else min(outer, candidate))
+
+    def __exit__(self, *_: object) -> None:
+        if self._token is not None:
+            _deadline.reset(self._token)
 
 
 def remaining() -> float | None:

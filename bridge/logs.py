@@ -17,6 +17,9 @@ from . import reqid
 
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
+# One encoder for every line: json.dumps with ``default`` builds a new one per call.
+_encode = json.JSONEncoder(default=str).encode
+
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -33,20 +36,29 @@ class JsonFormatter(logging.Formatter):
             entry["request_id"] = request_id
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return _encode(entry)
+
+
+_second: tuple[int, str] = (-1, "")
 
 
 def timestamp(created: float) -> str:
     """``2026-11-29T10:45:48.123Z``: UTC, so lines from hosts in any zone sort together."""
+    global _second
     # Rounded from whole milliseconds: float seconds would print .123 as .122.
     seconds, millis = divmod(round(created * 1000), 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+    if _second[0] != seconds:  # formatted once a second, not once a line
+        _second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
+    return f"{_second[1]}.{millis:03d}Z"
 
 
 def setup(level: int | str = logging.INFO) -> None:
     # Every record would otherwise ask for the process id (a system call), the thread
     # and the process name, which no line prints.
     logging.logProcesses = logging.logThreads = logging.logMultiprocessing = False
+    # Nor the caller's file and line (a walk up the stack per record; the logging HOWTO's
+    # "Optimization" section names this switch).
+    logging._srcfile = None
     if hasattr(logging, "logAsyncioTasks"):  # 3.12+: the task's name, per record
         logging.logAsyncioTasks = False
     handler = logging.StreamHandler(sys.stderr)

@@ -9,12 +9,10 @@ handlers inside only :func:`note` why a call failed.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import logging
 import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..failures import BridgeError, Cause
@@ -45,15 +43,19 @@ class Outcome:
 _outcome: contextvars.ContextVar[Outcome | None] = contextvars.ContextVar("call_outcome", default=None)
 
 
-@contextlib.contextmanager
-def watched() -> Iterator[Outcome]:
-    """The outcome of the call served inside, filled in by :func:`note`."""
-    outcome = Outcome()
-    token = _outcome.set(outcome)
-    try:
-        yield outcome
-    finally:
-        _outcome.reset(token)
+class watched:
+    """The outcome of the call served inside, filled in by :func:`note` (a class: entered
+    once per call, where a generator context manager cost more than the work)."""
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> Outcome:
+        outcome = Outcome()
+        self._token = _outcome.set(outcome)
+        return outcome
+
+    def __exit__(self, *_: object) -> None:
+        _outcome.reset(self._token)
 
 
 def note(exc: BridgeError) -> None:

@@ -19,8 +19,14 @@ from ..core.models import (
 )
 
 
+_UTC = dt.timezone.utc
+
+
 def ts(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.astimezone(dt.timezone.utc).isoformat()
+    if value is None:
+        return None
+    # Nearly every time is UTC already; astimezone was a fifth of encoding a row.
+    return (value if value.tzinfo is _UTC else value.astimezone(_UTC)).isoformat()
 
 
 def parse_ts(value: str | None) -> dt.datetime | None:
