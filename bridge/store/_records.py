@@ -14,6 +14,9 @@ from ..core.models import Booking, Lease
 from . import _codec, _outbox
 from ._response import Response
 
+DELETE_LEASE = "DELETE FROM leases WHERE lease_id = %s"
+DELETE_BOOKING = "DELETE FROM bookings WHERE booking_id = %s"
+
 
 class Records:
     async def _one(self, sql: str, *args: Any) -> Any | None:
@@ -48,7 +51,7 @@ class Records:
         return None if row is None else _codec.lease_from_row(row)
 
     async def delete_lease(self, lease_id: str) -> None:
-        await self._write("DELETE FROM leases WHERE lease_id = %s", (lease_id,))
+        await self._write(DELETE_LEASE, (lease_id,))
 
     async def insert_booking(self, booking: Booking) -> None:
         await self._insert("bookings", _codec.booking_row(booking))
@@ -71,7 +74,7 @@ class Records:
         return [_codec.booking_from_row(row) for row in rows]
 
     async def delete_booking(self, booking_id: str) -> None:
-        await self._write("DELETE FROM bookings WHERE booking_id = %s", (booking_id,))
+        await self._write(DELETE_BOOKING, (booking_id,))
 
     async def bookings(self, merchant_id: str | None = None, status: str | None = None) -> list[Booking]:
         """Every booking (of the merchant, in the status), earliest start first."""

@@ -14,6 +14,8 @@ sqlite3 blocks, and handing each statement to a thread costs more than the state
   fails fails every caller of the group.
 * Reads that may touch many rows (listings, counts, the outbox's) also run on the writer
   thread, between groups, as every statement did before.
+* Leases and bookings committed or read lately are answered from memory (_recent), as
+  are those known not to exist.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, NamedTuple, TypeVar
 
 from ..core.models import Booking, Lease, Notification
-from ._records import Records
+from ._records import DELETE_BOOKING, DELETE_LEASE, Records
+from ._recent import ABSENT, Recent
 from . import _codec, _outbox, _private, _retention, _schema
 from ._outbox import OutboxEntry
 from ._duplicate import Duplicate, classify
@@ -55,6 +58,9 @@ class _Job(NamedTuple):
     # A write: run in the next group commit, in a savepoint of its own. Otherwise run
     # alone on the writer's connection, outside any transaction (a slow read, a checkpoint).
     write: bool
+    # Told, on the event loop's thread, whether it succeeded and with what; even if its
+    # caller is gone.
+    settled: Callable[[bool, Any], None] | None = None
 
 
 _STOP = object()
@@ -79,6 +85,7 @@ class SqliteStore(Records):
             raise
         self._closed = False
         self._locks = KeyedLocks()
+        self._recent = Recent()
         # The version the store was at when opened (None: it was new); migrate reports it.
         self.found_version: int | None = self._found
 
@@ -139,36 +146,39 @@ class SqliteStore(Records):
             outcomes = _commit_group(db, [job.fn for job in group])
             _settle([(job, ok, value) for job, (ok, value) in zip(group, outcomes)])
 
-    def _submit(self, fn: Callable[[sqlite3.Connection], T], *, write: bool) -> asyncio.Future[T]:
+    def _submit(
+        self, fn: Callable[[sqlite3.Connection], T], *, write: bool, settled: Callable[[bool, Any], None] | None = None
+    ) -> asyncio.Future[T]:
         if self._closed:
             raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
         done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._jobs.put(_Job(fn, done, write))
+        self._jobs.put(_Job(fn, done, write, settled))
         return done
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """``fn`` alone on the writer thread and its connection, outside any transaction."""
         return await self._submit(fn, write=False)
 
-    async def _in_transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """``fn`` as one all-or-nothing unit of the next group commit; its result once committed."""
-        return await self._submit(fn, write=True)
+    async def _in_transaction(self, fn: Callable[[sqlite3.Connection], T], then: Callable[[T], None] | None = None) -> T:
+        """``fn`` as one all-or-nothing unit of the next group commit; its result once
+        committed. ``then(result)``: what the records in memory learn from it, once committed."""
+        recent = self._recent
+
+        def settled(ok: bool, value: Any) -> None:
+            if not ok:
+                if not isinstance(value, Duplicate):  # a refusal changed nothing; but a failed
+                    recent.forget()  # COMMIT may have reached the file all the same
+            elif then is not None:
+                then(value)
+
+        return await self._submit(fn, write=True, settled=settled)
 
     # -- the record primitives (see _records) ------------------------------------------------
 
-    async def _insert(self, table: str, row: dict[str, Any]) -> None:
+    async def _insert(self, table: str, row: dict[str, Any], then: Callable[[None], None] | None = None) -> None:
         sql = _named(_codec.insert_sql(table, row))
 
-        def insert(db: sqlite3.Connection) -> None:
-            try:
-                db.execute(sql, row)
-            except sqlite3.IntegrityError as exc:
-                what = classify(str(exc))
-                if what is None:
-                    raise
-                raise Duplicate(what) from None
-
-        await self._in_transaction(insert)
+        await self._in_transaction(lambda db: _inserted(db, sql, row), then)
 
     async def _one(self, sql: str, *args: Any) -> sqlite3.Row | None:
         return await self._read(_positional(sql), args, _first)
@@ -194,27 +204,100 @@ class SqliteStore(Records):
             # Busy (the WAL being reset or recovered): waited for on the writer thread, not here.
             return await self._run(lambda db: fetch(db.execute(sql, args)))
 
-    async def _write(self, sql: str, args: Any) -> None:
+    async def _write(self, sql: str, args: Any, then: Callable[[None], None] | None = None) -> None:
         sql = _positional(sql)
 
         def write(db: sqlite3.Connection) -> None:
             db.execute(sql, args)
 
-        await self._in_transaction(write)
+        await self._in_transaction(write, then)
 
     async def save(
         self, *, lease: Lease | None = None, booking: Booking | None = None, notification: Notification | None = None
     ) -> None:
-        def save(db: sqlite3.Connection) -> None:
+        def save(db: sqlite3.Connection) -> bool:
+            """Whether every record saved was there to update."""
+            found = True
             if lease is not None:
-                db.execute(*_update("leases", "lease_id", _codec.lease_row(lease)))
+                found = db.execute(*_update("leases", "lease_id", _codec.lease_row(lease))).rowcount == 1
             if booking is not None:
-                db.execute(*_update("bookings", "booking_id", _codec.booking_row(booking)))
+                found &= db.execute(*_update("bookings", "booking_id", _codec.booking_row(booking))).rowcount == 1
                 _outbox.follow(db, booking)
             if notification is not None:
                 _outbox.enqueue(db, notification)
+            return found
 
-        await self._in_transaction(save)
+        def then(found: bool) -> None:
+            if not found:  # the core never saves what is not there; whatever happened, forget
+                self._recent.forget()
+                return
+            if lease is not None:
+                self._recent.lease_written(lease)
+            if booking is not None:
+                self._recent.booking_written(booking)
+
+        await self._in_transaction(save, then)
+
+    # -- leases and bookings, through the records in memory (see _recent) ------------------
+
+    async def insert_lease(self, lease: Lease) -> None:
+        row = _codec.lease_row(lease)
+        sql = _named(_codec.insert_sql("leases", row))
+
+        def insert(db: sqlite3.Connection) -> bool:
+            _inserted(db, sql, row)
+            return db.execute(_BOOKED, (lease.lease_id,)).fetchone() is not None
+
+        await self._in_transaction(insert, functools.partial(self._recent.lease_inserted, lease))
+
+    async def delete_lease(self, lease_id: str) -> None:
+        await self._write(DELETE_LEASE, (lease_id,), lambda _: self._recent.lease_deleted(lease_id))
+
+    async def insert_booking(self, booking: Booking) -> None:
+        await self._insert("bookings", _codec.booking_row(booking), lambda _: self._recent.booking_written(booking))
+
+    async def delete_booking(self, booking_id: str) -> None:
+        await self._write(DELETE_BOOKING, (booking_id,), lambda _: self._recent.booking_deleted(booking_id))
+
+    async def get_lease(self, lease_id: str) -> Lease | None:
+        known = self._recent.lease(lease_id)
+        if known is None:
+            generation = self._recent.generation
+            known = await Records.get_lease(self, lease_id)
+            self._recent.found_lease(generation, ("id", lease_id), known)
+        return None if known is ABSENT else known
+
+    async def get_lease_by_reference(self, client_reference: str) -> Lease | None:
+        known = self._recent.lease_by_reference(client_reference)
+        if known is None:
+            generation = self._recent.generation
+            known = await Records.get_lease_by_reference(self, client_reference)
+            self._recent.found_lease(generation, ("reference", client_reference), known)
+        return None if known is ABSENT else known
+
+    async def get_booking(self, booking_id: str) -> Booking | None:
+        known = self._recent.booking(booking_id)
+        if known is None:
+            generation = self._recent.generation
+            known = await Records.get_booking(self, booking_id)
+            self._recent.found_booking(generation, ("id", booking_id), known)
+        return None if known is ABSENT else known
+
+    async def get_booking_by_lease(self, lease_id: str) -> Booking | None:
+        known = self._recent.booking_by_lease(lease_id)
+        if known is None:
+            generation = self._recent.generation
+            known = await Records.get_booking_by_lease(self, lease_id)
+            self._recent.found_booking(generation, ("lease", lease_id), known)
+        return None if known is ABSENT else known
+
+    async def get_booking_by_idempotency_key(self, key: str) -> Booking | None:
+        known = self._recent.booking_by_key(key)
+        if known is None:
+            generation = self._recent.generation
+            known = await Records.get_booking_by_idempotency_key(self, key)
+            self._recent.found_booking(generation, ("key", key), known)
+        return None if known is ABSENT else known
 
     # -- retention (see _retention) ------------------------------------------------------
 
@@ -223,7 +306,8 @@ class SqliteStore(Records):
         batch per transaction so bookings calls wait at most one batch; how many."""
         erased = 0
         while True:
-            done = await self._in_transaction(lambda db: _retention.erase_ended(db, ended_before, scrub, batch))
+            done = await self._in_transaction(lambda db: _retention.erase_ended(db, ended_before, scrub, batch),
+                                              lambda _: self._recent.forget_bookings())
             erased += done
             if done < batch:
                 break
@@ -269,6 +353,7 @@ class SqliteStore(Records):
         last, so that it checkpoints the WAL into the file and removes it."""
         if self._closed:
             return
+        self._recent.forget()
         self._reader.close()
         closing = self._submit(lambda db: db.close(), write=False)
         self._closed = True
@@ -288,6 +373,19 @@ def _open_reader(path: str) -> sqlite3.Connection:
         db.close()
         raise
     return db
+
+
+_BOOKED = "SELECT 1 FROM bookings WHERE lease_id = ?"
+
+
+def _inserted(db: sqlite3.Connection, sql: str, row: dict[str, Any]) -> None:
+    try:
+        db.execute(sql, row)
+    except sqlite3.IntegrityError as exc:
+        what = classify(str(exc))
+        if what is None:
+            raise
+        raise Duplicate(what) from None
 
 
 def _first(cursor: sqlite3.Cursor) -> Any:
@@ -354,6 +452,8 @@ def _settle(outcomes: list[tuple[_Job, bool, Any]]) -> None:
 
 def _resolve(outcomes: list[tuple[_Job, bool, Any]]) -> None:
     for job, ok, value in outcomes:
+        if job.settled is not None:
+            job.settled(ok, value)
         if job.done.cancelled():
             continue
         if ok:
