@@ -9,6 +9,7 @@ takes for "never left".
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import json
 import socket
@@ -25,7 +26,7 @@ from bridge.aiohttp_transport import AiohttpTransport, default_transport
 from bridge.config import UpstreamConfig
 from bridge.failures import BridgeError, OutcomeUnknown
 from bridge.upstream import Customer, QmaticClient
-from bridge.upstream._exchange import DEADLINE_MARGIN
+from bridge.upstream._exchange import DEADLINE_MARGIN, json_body
 from bridge.upstream._retry import NEVER_LEFT
 
 STATE_CHANGING = ("POST", "PUT", "DELETE", "PATCH")
@@ -401,6 +402,47 @@ async def test_a_round_trip_carries_method_path_headers_body_and_status():
     assert seen.header("User-Agent") == [f"python-httpx/{httpx.__version__}"]
     assert len(seen.header("Accept")) == 1
     assert len(seen.header("Accept-Encoding")) == 1
+
+
+@pytest.mark.parametrize("operation", ["hold", "confirm", "timeslots"])
+async def test_the_qmatic_client_sends_the_same_request_through_aiohttp_as_through_httpx(operation):
+    """On our transport the client hands aiohttp the request's parts, built without an
+    httpx.Request; on any other it builds one. The server must see the same request
+    either way: method, path and query, body bytes, and every header but the ones each
+    HTTP stack words for itself."""
+    calls = {
+        "hold": lambda q: q.hold("t-1", service_id="s", branch_id="b", start=START, end=START, notes="Zoë"),
+        "confirm": lambda q: q.confirm("t-1", "a/1", CUSTOMER),
+        "timeslots": lambda q: q.timeslots("t-1", service_id="s", branch_id="b 1", day=START.date()),
+    }
+
+    def script(request: Received, number: int) -> bytes:
+        if request.path.startswith("/oauth2/"):
+            return answer(200, {"access_token": "tok", "expires_in": 3600})
+        return answer(200, {})  # not a valid answer: the exchange is what is compared
+
+    seen = []
+    for transport in (None, httpx.AsyncHTTPTransport()):
+        async with Server(script) as server:
+            config = UpstreamConfig(base_url=f"{server.url}/v1", token_url=f"{server.url}/oauth2/token",
+                                    account="acme", max_attempts=1)
+            async with QmaticClient(config, client_id="id", client_secret="secret", transport=transport) as qmatic:
+                with contextlib.suppress(BridgeError):
+                    await calls[operation](qmatic)
+            (sent,) = [r for r in server.received if not r.path.startswith("/oauth2/")]
+            assert sent.header("Host") == [f"127.0.0.1:{server.port}"]
+            assert sent.header("Content-Type") == ([] if operation == "timeslots" else ["application/json"])
+            seen.append(sent)
+    ours, theirs = seen
+    assert (ours.method, ours.path, ours.body) == (theirs.method, theirs.path, theirs.body)
+    worded_by_the_stack = {"connection", "host"}  # host: each run had a server of its own
+    headers = [{k.lower(): v for k, v in r.headers if k.lower() not in worded_by_the_stack} for r in seen]
+    assert headers[0] == headers[1]
+
+
+@pytest.mark.parametrize("body", [{"notes": "Zoë ✂", "n": 1.5, "list": [1, None, True]}, ["ä", {"b": "\u2028"}], "plain"])
+def test_a_json_body_is_encoded_byte_for_byte_as_httpx_would(body):
+    assert json_body(body) == httpx.Request("POST", "http://upstream.invalid/", json=body).read()
 
 
 async def test_a_get_without_a_body_and_an_encoded_id_in_the_path():

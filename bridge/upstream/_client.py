@@ -18,7 +18,7 @@ from ..failures import BridgeError, Cause, OutcomeUnknown
 from ..metrics import Metrics
 from . import _models as m
 from ._errors import NOUNS, error_for
-from ._exchange import Sender, budget, capped, direct, send, template
+from ._exchange import Outgoing, Sender, budget, capped, direct, json_body, send, template, through
 from ._retry import RETRY_STATUSES, RetryableAnswer, call, never_left
 from ._token import TokenSource
 
@@ -63,7 +63,7 @@ class QmaticClient:
         self._http = httpx.AsyncClient(base_url=config.base_url, transport=chosen, timeout=self._timeout)
         # API calls skip the client's machinery (see _exchange.direct), unless a proxy in
         # the environment left the choice of transport to httpx.
-        self._sender: Sender = self._http.send if chosen is None else direct(chosen)
+        self._sender: Sender = through(self._http) if chosen is None else direct(chosen)
         self._base = str(self._http.base_url).rstrip("/")
         # The client's default headers but Accept, which every call sets itself.
         self._defaults = {k: v for k, v in self._http.headers.items() if k != "accept"}
@@ -252,14 +252,16 @@ class QmaticClient:
     async def _send(self, request: _Request, token: str) -> httpx.Response:
         allowed = budget(f"{request.method} {request.path}")
         # Built directly: the client's build_request (base URL join, cookie header, header
-        # merging) cost about 160 µs a request, a tenth of a v0 call's CPU; this, a third.
-        built = httpx.Request(
-            request.method,
-            httpx.URL(self._base + request.path, params=request.params),
-            headers={**self._defaults, **request.headers, "Authorization": f"Bearer {token}"},
-            json=request.json,
-            extensions={"timeout": capped(self._timeout, allowed).as_dict()},
-        )
+        # merging) cost about 160 µs a request, and an httpx.Request alone about 40.
+        headers = {**self._defaults, **request.headers, "Authorization": f"Bearer {token}"}
+        content = None
+        if request.json is not None:
+            content = json_body(request.json)
+            headers["Content-Type"] = "application/json"
+        url = self._base + request.path
+        if request.params:
+            url += "?" + str(httpx.QueryParams(request.params))
+        built = Outgoing(request.method, url, headers, content, capped(self._timeout, allowed).as_dict())
         operation = template(request.method, request.path)
         return await send(self._sender, built, allowed, operation=operation, metrics=self._metrics)
 
