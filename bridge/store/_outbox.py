@@ -12,6 +12,7 @@ The watch list holds the confirmed bookings still to come, with when each is nex
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import sqlite3
 from typing import Any, NamedTuple
 
@@ -131,7 +132,9 @@ def backlog(db: sqlite3.Connection, now: float) -> tuple[int, float | None]:
     return int(pending), None if row is None else float(row[0])
 
 
+@functools.lru_cache(maxsize=64)
 def _sql(statement: str) -> str:
+    """Turned into SQLite's placeholders once per statement, not once per call."""
     return sqlite_positional(statement)
 
 

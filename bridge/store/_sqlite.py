@@ -176,7 +176,7 @@ class SqliteStore(Records):
     # -- the record primitives (see _records) ------------------------------------------------
 
     async def _insert(self, table: str, row: dict[str, Any], then: Callable[[None], None] | None = None) -> None:
-        sql = _named(_codec.insert_sql(table, row))
+        sql = _inserting(table, tuple(row))
 
         await self._in_transaction(lambda db: _inserted(db, sql, row), then)
 
@@ -242,7 +242,7 @@ class SqliteStore(Records):
 
     async def insert_lease(self, lease: Lease) -> None:
         row = _codec.lease_row(lease)
-        sql = _named(_codec.insert_sql("leases", row))
+        sql = _inserting("leases", tuple(row))
 
         def insert(db: sqlite3.Connection) -> bool:
             _inserted(db, sql, row)
@@ -463,7 +463,18 @@ def _resolve(outcomes: list[tuple[_Job, bool, Any]]) -> None:
 
 
 def _update(table: str, key: str, row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    return _named(_codec.update_sql(table, key, row)), row
+    return _updating(table, key, tuple(row)), row
+
+
+@functools.lru_cache(maxsize=64)
+def _updating(table: str, key: str, columns: tuple[str, ...]) -> str:
+    """A table's UPDATE for these columns, written once rather than on every save."""
+    return _named(_codec.update_sql(table, key, dict.fromkeys(columns)))
+
+
+@functools.lru_cache(maxsize=64)
+def _inserting(table: str, columns: tuple[str, ...]) -> str:
+    return _named(_codec.insert_sql(table, dict.fromkeys(columns)))
 
 
 def schema_version(db: sqlite3.Connection) -> int | None:
