@@ -9,6 +9,8 @@ import grpc
 import pytest
 
 from bridge._proto import booking_v0_pb2 as pb
+from bridge.core.catalogue import Catalogue
+from bridge.failures import invalid
 from bridge.simulator import seed
 
 from .harness import Harness, at, lease_message
@@ -47,6 +49,34 @@ async def test_same_client_reference_returns_the_same_lease_without_a_second_hol
     first = await harness.lease(at(1, 10), reference="r-same")
     again = await harness.lease(at(1, 10), reference="r-same")
     assert again == first
+    assert harness.upstream_calls("POST", "/reservations") == 1
+
+
+async def test_a_replay_asks_the_upstream_nothing_with_the_catalogue_warm_or_cold(harness: Harness) -> None:
+    """A known reference is found by its refused insert when the catalogue is at hand, and
+    looked up first when checking the slot would fetch the catalogue."""
+    first = await harness.lease(at(1, 10), reference="r-quiet")
+    before = len(harness.sim.requests)
+    assert await harness.lease(at(1, 10), reference="r-quiet") == first
+    harness.bridge.core.context.catalogue._cache.clear()  # as after a restart, or five minutes on
+    assert await harness.lease(at(1, 10), reference="r-quiet") == first
+    assert harness.sim.requests[before:] == []
+
+
+async def test_a_replay_is_answered_though_its_slot_no_longer_passes_the_catalogue(harness: Harness, monkeypatch) -> None:
+    """The slot is checked before the reference is looked up; a check that fails sends the
+    call to the look-up, so a replay still gets its lease, and a new reference the error."""
+    first = await harness.lease(at(1, 10), reference="r-changed")
+
+    async def withdrawn(self: Catalogue, slot: object, target: object) -> object:
+        raise invalid("service_id", "is no longer offered")
+
+    monkeypatch.setattr(Catalogue, "offering", withdrawn)
+    assert await harness.lease(at(1, 10), reference="r-changed") == first
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await harness.lease(at(1, 11), reference="r-new")
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.value.details().startswith("lease.service_id "), err.value.details()
     assert harness.upstream_calls("POST", "/reservations") == 1
 
 

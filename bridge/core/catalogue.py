@@ -51,6 +51,10 @@ class Catalogue:
             raise invalid("staff_id", f"{slot.staff_id!r} does not serve {slot.service_id!r}")
         return found
 
+    def warm(self, tenant: str) -> bool:
+        """Whether the tenant's catalogue is at hand (checking a slot costs no upstream call)."""
+        return tenant in self._cache
+
     async def find(self, target: Target) -> Offering | None:
         """The (branch, service) pair the target names, or None if the upstream offers none."""
         return (await self._offerings(target.tenant_id)).get((target.branch_id, target.service_id))

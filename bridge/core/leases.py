@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 
 from ..failures import BridgeError, Cause, OutcomeUnknown, invalid
-from ..store import Duplicate
+from ..store import LEASE_REFERENCE, Duplicate
 from .context import UPSTREAM_HOLD_TTL, Context, log, new_id
 from .models import BOOKING_HORIZON, Lease, LeaseState, Slot
 
@@ -26,17 +26,23 @@ class Leases:
             raise invalid("lease_expiration_time", "is in the past")
         target = ctx.mapper.resolve(slot.merchant_id, slot.service_id, slot.staff_id)
         async with ctx.store.lock(f"lease-ref:{client_reference}"):
-            lease = await ctx.store.get_lease_by_reference(client_reference)
-            if lease is not None:
-                if lease.slot != slot:
-                    raise invalid("client_reference", "was already used for a different slot")
-                if lease.state is not LeaseState.HOLDING:
-                    ctx.metrics.idempotent_replays.labels("CreateLease").inc()
-                    return lease
-                return await self._retry_unknown_hold(lease, requested_expiration)
-            offering = await ctx.catalogue.offering(slot, target)
-            if slot.party_size > offering.max_reservations:
-                raise invalid("party_size", f"is above the service's maximum of {offering.max_reservations}")
+            # A new reference is the common case, so it is checked and inserted without
+            # first asking the store whether it is known: a known one is found by the
+            # insert's refusal, or by the look-up after a failed check. Unless checking
+            # would ask the upstream for its catalogue, which a replay must not cost.
+            if not ctx.catalogue.warm(target.tenant_id):
+                earlier = await ctx.store.get_lease_by_reference(client_reference)
+                if earlier is not None:
+                    return await self._again(earlier, slot, requested_expiration)
+            try:
+                offering = await ctx.catalogue.offering(slot, target)
+                if slot.party_size > offering.max_reservations:
+                    raise invalid("party_size", f"is above the service's maximum of {offering.max_reservations}")
+            except BridgeError:
+                earlier = await ctx.store.get_lease_by_reference(client_reference)
+                if earlier is None:
+                    raise
+                return await self._again(earlier, slot, requested_expiration)  # a replay is answered as before
             lease = Lease(
                 lease_id=new_id("lease"),
                 client_reference=client_reference,
@@ -48,10 +54,21 @@ class Leases:
             )
             try:
                 await ctx.store.insert_lease(lease)
-            except Duplicate:
-                # Another replica got there first; its answer is the answer.
-                raise BridgeError(Cause.UNAVAILABLE, "the same client_reference is being processed; retry") from None
+            except Duplicate as dup:
+                earlier = await ctx.store.get_lease_by_reference(client_reference) if dup.what == LEASE_REFERENCE else None
+                if earlier is None:
+                    raise BridgeError(Cause.UNAVAILABLE, "the same client_reference is being processed; retry") from None
+                return await self._again(earlier, slot, requested_expiration)
             return await self._hold(lease)
+
+    async def _again(self, lease: Lease, slot: Slot, requested_expiration: dt.datetime | None) -> Lease:
+        """CreateLease with a reference already used: the same lease again, or refused."""
+        if lease.slot != slot:
+            raise invalid("client_reference", "was already used for a different slot")
+        if lease.state is not LeaseState.HOLDING:
+            self._ctx.metrics.idempotent_replays.labels("CreateLease").inc()
+            return lease
+        return await self._retry_unknown_hold(lease, requested_expiration)
 
     async def _hold(self, lease: Lease) -> Lease:
         ctx, slot, target = self._ctx, lease.slot, lease.target
