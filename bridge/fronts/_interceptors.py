@@ -15,6 +15,7 @@ import asyncio
 import inspect
 import logging
 import time
+from types import CoroutineType
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn
 
@@ -92,7 +93,8 @@ class _Call:
         async def run(request: Any, context: grpc.aio.ServicerContext) -> Any:
             async def answer(inner: grpc.aio.ServicerContext) -> Any:
                 result = behavior(request, inner)
-                return await result if inspect.isawaitable(result) else result
+                # A coroutine, nearly always: told apart without isawaitable's ABC check.
+                return await result if type(result) is CoroutineType or inspect.isawaitable(result) else result
 
             return await self._observed(answer, context)
 

@@ -8,8 +8,6 @@ at a time asks the database for the lock that spans replicas.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 
 
 class KeyedLocks:
@@ -17,18 +15,43 @@ class KeyedLocks:
         self._locks: dict[str, asyncio.Lock] = {}
         self._users: dict[str, int] = {}
 
-    @contextlib.asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        self._users[key] = self._users.get(key, 0) + 1
-        try:
-            async with lock:
-                yield
-        finally:
-            # Forgotten when nobody holds or waits: one entry per key in flight, not per key ever.
-            self._users[key] -= 1
-            if not self._users[key]:
-                del self._users[key], self._locks[key]
+    def hold(self, key: str) -> _Held:
+        """``async with locks.hold(key):`` the block runs alone for ``key`` in this process."""
+        return _Held(self, key)
 
     def __len__(self) -> int:
         return len(self._locks)
+
+
+class _Held:
+    """A class rather than a generator context manager: every flow takes one or two."""
+
+    __slots__ = ("_locks", "_key", "_lock")
+
+    def __init__(self, locks: KeyedLocks, key: str):
+        self._locks = locks
+        self._key = key
+
+    async def __aenter__(self) -> None:
+        locks, key = self._locks, self._key
+        lock = locks._locks.get(key)
+        if lock is None:
+            lock = locks._locks[key] = asyncio.Lock()
+        locks._users[key] = locks._users.get(key, 0) + 1
+        self._lock = lock
+        try:
+            await lock.acquire()
+        except BaseException:
+            self._leave()
+            raise
+
+    async def __aexit__(self, *_: object) -> None:
+        self._lock.release()
+        self._leave()
+
+    def _leave(self) -> None:
+        # Forgotten when nobody holds or waits: one entry per key in flight, not per key ever.
+        users = self._locks._users
+        users[self._key] -= 1
+        if not users[self._key]:
+            del users[self._key], self._locks._locks[self._key]

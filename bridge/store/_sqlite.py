@@ -29,7 +29,7 @@ import pathlib
 import queue
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar
 
 from ..core.models import Booking, Lease, Notification
@@ -341,12 +341,10 @@ class SqliteStore(Records):
     async def inventory_backlog(self, now: float) -> tuple[int, float | None]:
         return await self._run(lambda db: _outbox.backlog(db, now))
 
-    @contextlib.asynccontextmanager
-    async def lock(self, key: str) -> AsyncIterator[None]:
+    def lock(self, key: str) -> contextlib.AbstractAsyncContextManager[None]:
         """Held by one caller at a time per key. One process owns a SQLite store, so an
         asyncio lock is enough; PostgreSQL's store takes an advisory lock across replicas."""
-        async with self._locks.hold(key):
-            yield
+        return self._locks.hold(key)
 
     async def close(self) -> None:
         """Once the writes asked before it are committed. The writer's connection closes
