@@ -29,7 +29,7 @@ import pathlib
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple, TypeVar
 
 from ..core.models import Booking, Lease, Notification
@@ -260,43 +260,42 @@ class SqliteStore(Records):
         await self._write(DELETE_BOOKING, (booking_id,), lambda _: self._recent.booking_deleted(booking_id))
 
     async def get_lease(self, lease_id: str) -> Lease | None:
-        known = self._recent.lease(lease_id)
-        if known is None:
-            generation = self._recent.generation
-            known = await Records.get_lease(self, lease_id)
-            self._recent.found_lease(generation, ("id", lease_id), known)
-        return None if known is ABSENT else known
+        recent = self._recent
+        return await self._recalled(recent.lease(lease_id), Records.get_lease, recent.found_lease, ("id", lease_id))
 
     async def get_lease_by_reference(self, client_reference: str) -> Lease | None:
-        known = self._recent.lease_by_reference(client_reference)
-        if known is None:
-            generation = self._recent.generation
-            known = await Records.get_lease_by_reference(self, client_reference)
-            self._recent.found_lease(generation, ("reference", client_reference), known)
-        return None if known is ABSENT else known
+        recent = self._recent
+        return await self._recalled(recent.lease_by_reference(client_reference), Records.get_lease_by_reference,
+                                    recent.found_lease, ("reference", client_reference))
 
     async def get_booking(self, booking_id: str) -> Booking | None:
-        known = self._recent.booking(booking_id)
-        if known is None:
-            generation = self._recent.generation
-            known = await Records.get_booking(self, booking_id)
-            self._recent.found_booking(generation, ("id", booking_id), known)
-        return None if known is ABSENT else known
+        recent = self._recent
+        return await self._recalled(recent.booking(booking_id), Records.get_booking, recent.found_booking,
+                                    ("id", booking_id))
 
     async def get_booking_by_lease(self, lease_id: str) -> Booking | None:
-        known = self._recent.booking_by_lease(lease_id)
-        if known is None:
-            generation = self._recent.generation
-            known = await Records.get_booking_by_lease(self, lease_id)
-            self._recent.found_booking(generation, ("lease", lease_id), known)
-        return None if known is ABSENT else known
+        recent = self._recent
+        return await self._recalled(recent.booking_by_lease(lease_id), Records.get_booking_by_lease,
+                                    recent.found_booking, ("lease", lease_id))
 
     async def get_booking_by_idempotency_key(self, key: str) -> Booking | None:
-        known = self._recent.booking_by_key(key)
+        recent = self._recent
+        return await self._recalled(recent.booking_by_key(key), Records.get_booking_by_idempotency_key,
+                                    recent.found_booking, ("key", key))
+
+    async def _recalled(
+        self,
+        known: Any,
+        read: Callable[[Records, str], Awaitable[T | None]],
+        found: Callable[[int, tuple[str, str], T | None], None],
+        which: tuple[str, str],
+    ) -> T | None:
+        """``known`` (from memory: a record, ABSENT, or None for unknown), else what
+        ``read`` finds in the file for ``which``, remembered through ``found``."""
         if known is None:
             generation = self._recent.generation
-            known = await Records.get_booking_by_idempotency_key(self, key)
-            self._recent.found_booking(generation, ("key", key), known)
+            known = await read(self, which[1])
+            found(generation, which, known)
         return None if known is ABSENT else known
 
     # -- retention (see _retention) ------------------------------------------------------
