@@ -526,6 +526,31 @@ def test_an_aiohttp_without_the_resend_switch_is_refused(monkeypatch):
         AiohttpTransport()
 
 
+async def test_with_a_proxy_in_the_environment_api_calls_go_through_it(monkeypatch):
+    """httpx then picks the transport (through the proxy); the client hands it an
+    httpx.Request built from the call's parts, and the proxy sees every call."""
+    def script(request: Received, number: int) -> bytes:
+        if request.path.endswith("/oauth2/token"):
+            return answer(200, {"access_token": "tok", "expires_in": 3600})
+        return answer(200, {})
+
+    async with Server(script) as proxy:
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        config = UpstreamConfig(base_url="http://qmatic.invalid/v1", token_url="http://qmatic.invalid/oauth2/token",
+                                account="acme")
+        async with QmaticClient(config, client_id="id", client_secret="secret") as qmatic:
+            assert not isinstance(qmatic._http._transport, AiohttpTransport)
+            await qmatic.release("t-1", "r/1")
+    assert [(r.method, r.path) for r in proxy.received] == [
+        ("POST", "http://qmatic.invalid/oauth2/token"),
+        ("DELETE", "http://qmatic.invalid/v1/reservations/reservations/r%2F1"),
+    ]
+    assert proxy.received[1].header("X-TENANT-ID") == ["t-1"]
+    assert proxy.received[1].header("Authorization") == ["Bearer tok"]
+
+
 def test_the_default_transport_is_ours_unless_a_proxy_is_configured(monkeypatch):
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
