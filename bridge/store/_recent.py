@@ -43,6 +43,7 @@ class Recent:
         self._bookings: LRUCache[str, Any] = LRUCache(size)  # booking_id → Booking | ABSENT
         self._by_lease: LRUCache[str, Any] = LRUCache(size)  # lease_id → booking_id | ABSENT
         self._by_key: LRUCache[str, Any] = LRUCache(size)  # idempotency key → booking_id | ABSENT
+        self._booking_indexes = {"id": self._bookings, "lease": self._by_lease, "key": self._by_key}
 
     # -- look-ups: a record, ABSENT, or None when not known here -------------------------
 
@@ -94,8 +95,7 @@ class Recent:
         if booking is not None:
             self._booking(booking)
             return
-        index = {"id": self._bookings, "lease": self._by_lease, "key": self._by_key}[key[0]]
-        index[key[1]] = ABSENT
+        self._booking_indexes[key[0]][key[1]] = ABSENT
 
     # -- commits (called once committed, on the event loop's thread) ----------------------
 

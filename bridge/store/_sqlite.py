@@ -49,7 +49,6 @@ GROUP = 64
 
 # The placeholders turned into SQLite's once per statement text, not once per call.
 _positional = functools.lru_cache(maxsize=512)(_codec.sqlite_positional)
-_named = functools.lru_cache(maxsize=64)(_codec.sqlite_named)
 
 
 class _Job(NamedTuple):
@@ -466,12 +465,12 @@ def _update(table: str, key: str, row: dict[str, Any]) -> tuple[str, dict[str, A
 @functools.lru_cache(maxsize=64)
 def _updating(table: str, key: str, columns: tuple[str, ...]) -> str:
     """A table's UPDATE for these columns, written once rather than on every save."""
-    return _named(_codec.update_sql(table, key, dict.fromkeys(columns)))
+    return _codec.sqlite_named(_codec.update_sql(table, key, dict.fromkeys(columns)))
 
 
 @functools.lru_cache(maxsize=64)
 def _inserting(table: str, columns: tuple[str, ...]) -> str:
-    return _named(_codec.insert_sql(table, dict.fromkeys(columns)))
+    return _codec.sqlite_named(_codec.insert_sql(table, dict.fromkeys(columns)))
 
 
 def schema_version(db: sqlite3.Connection) -> int | None:
