@@ -17,12 +17,13 @@ from grpc_reflection.v1alpha import reflection as v1alpha
 from grpc_reflection.v1alpha import reflection_pb2 as v1alpha_pb2
 
 from ._proto import reflection_v1_pb2
+from .fronts.grpc_support import ServiceAdder
 
 V1_SERVICE = reflection_v1_pb2.DESCRIPTOR.services_by_name["ServerReflection"].full_name
 V1ALPHA_SERVICE = v1alpha.SERVICE_NAME
 
 
-def enable(server: grpc.aio.Server, services: Iterable[str]) -> None:
+def enable(server: ServiceAdder, services: Iterable[str]) -> None:
     """Serve reflection, v1 and v1alpha, listing ``services`` and both reflection services."""
     names = [*services, V1_SERVICE, V1ALPHA_SERVICE]
     servicer = v1alpha.aio.ReflectionServicer(names)

@@ -56,9 +56,6 @@ class BridgeServer:
         if self.tls is not None and self.tls.requires_client_certificate and config.tls is not None:
             self.allowed_clients = AllowedClients(config.tls.allowed_client_names)
         self.server = grpc.aio.server(
-            # Outermost first: every call's request id, metrics and log line (fronts/_interceptors.py).
-            interceptors=[CallObserver(core.context.metrics),
-                          *([self.allowed_clients] if self.allowed_clients else [])],
             options=[
                 # Booking requests are small; a big one is an attack or a bug.
                 ("grpc.max_receive_message_length", 64 * 1024),
@@ -67,18 +64,21 @@ class BridgeServer:
                 ("grpc.so_reuseport", 0),
             ],
         )
+        # Every call's request id, metrics and log line, and the certificate check: each
+        # handler wrapped as it is added (fronts/_interceptors.py).
+        adding = CallObserver(core.context.metrics, self.allowed_clients).registering(self.server)
         limit = config.default_deadline_seconds
         v0_service = booking_v0_pb2.DESCRIPTOR.services_by_name["BookingService"]
         v2_service = booking_v2_pb2.DESCRIPTOR.services_by_name["BookingService"]
-        register(self.server, v0.V0BookingService(core, default_deadline=limit), v0_service)
+        register(adding, v0.V0BookingService(core, default_deadline=limit), v0_service)
         v2_api = V3Api(core, front="v2", availability_budget=availability_budget)
-        register(self.server, v2.V2BookingService(v2_api, default_deadline=limit), v2_service)
+        register(adding, v2.V2BookingService(v2_api, default_deadline=limit), v2_service)
         self.health = health.aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, adding)
         self.services = [v0_service.full_name, v2_service.full_name]
         # The metrics endpoint, and health following the upstream ([server] keys).
         self.observe = Observe(core, config, self.health, ["", *self.services])
-        reflection.enable(self.server, [*self.services, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name])
+        reflection.enable(adding, [*self.services, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name])
         self.port = 0
         self._rest: web.AppRunner | None = None
         self.rest_port = 0

@@ -115,6 +115,10 @@ async def test_a_certificate_from_the_trusted_ca_under_another_name_is_unauthent
     assert await call(port, certs.ca.roots, certs.stranger) == UNAUTHENTICATED
     refusals = [r for r in caplog.records if r.getMessage() == "client certificate name not allowed"]
     assert refusals and refusals[0].names == ["someone.example"]
+    # A refused call still has its one call line, with the status it was refused with.
+    lines = {(r.method, r.status) for r in caplog.records if r.getMessage() == "call"}
+    assert ("ext.maps.booking.partner.v0.BookingService/CreateLease", "UNAUTHENTICATED") in lines
+    assert ("grpc.health.v1.Health/Check", "UNAUTHENTICATED") in lines
     # A SAN is what names the client; Google's name in the CN beside it does not count.
     assert await call(port, certs.ca.roots, certs.stranger_with_google_cn) == UNAUTHENTICATED
     assert await call(port, certs.ca.roots, certs.google_by_cn) == OK  # and the server keeps serving

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import grpc
@@ -28,7 +28,11 @@ def peer_names(auth: Mapping[str, Iterable[bytes]]) -> list[str]:
     return [n.decode("utf-8", "replace").lower() for n in auth.get("x509_common_name", ())]
 
 
-class AllowedClients(grpc.aio.ServerInterceptor):
+class AllowedClients:
+    """Wraps each method's behaviour, once, when it is added to the server (see
+    _interceptors.CallObserver): the auth context belongs to the call, which only the
+    behaviour sees."""
+
     def __init__(self, names: Iterable[str]):
         self.allow(names)
 
@@ -36,21 +40,7 @@ class AllowedClients(grpc.aio.ServerInterceptor):
         """Replace the names (SIGHUP); none at all lets any certificate from the CA in."""
         self._allowed = frozenset(name.lower() for name in names)
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
-        if handler is None:  # an unknown method: gRPC answers UNIMPLEMENTED itself
-            return handler
-        # The auth context belongs to the call, which only the behaviour sees: wrap each.
-        kinds = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
-        return handler._replace(**{  # type: ignore[attr-defined]
-            kind: self._guard(getattr(handler, kind), details.method) for kind in kinds if getattr(handler, kind)
-        })
-
-    def _guard(self, behaviour: Callable[..., Any], method: str) -> Callable[..., Any]:
+    def guard(self, behaviour: Callable[..., Any], method: str) -> Callable[..., Any]:
         if inspect.isasyncgenfunction(behaviour):
 
             async def guarded_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import grpc
 from google.protobuf import message, message_factory
@@ -67,11 +67,19 @@ def rpc(
     return wrap
 
 
+class ServiceAdder(Protocol):
+    """What adding a service needs of a server: a grpc.aio.Server, or what stands in for one."""
+
+    def add_generic_rpc_handlers(self, handlers: Any) -> None: ...
+
+    def add_registered_method_handlers(self, service: str, handlers: Any) -> None: ...
+
+
 class Malformed:
     """Stands in for a request whose bytes did not parse, so the handler can say so."""
 
 
-def register(server: grpc.aio.Server, servicer: Any, service: ServiceDescriptor) -> None:
+def register(server: ServiceAdder, servicer: Any, service: ServiceDescriptor) -> None:
     """Add ``servicer`` for every unary method of ``service``.
 
     Unlike the generated ``add_…_to_server``, a request that fails to parse reaches the
@@ -87,6 +95,8 @@ def register(server: grpc.aio.Server, servicer: Any, service: ServiceDescriptor)
             response_serializer=response_cls.SerializeToString,
         )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
+    # As the generated code does: gRPC finds these by name, without asking each service.
+    server.add_registered_method_handlers(service.full_name, handlers)
 
 
 def _tolerant(cls: Any) -> Callable[[bytes], Any]:
