@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from ..core.models import (
@@ -126,18 +127,80 @@ def booking_row(booking: Booking) -> dict[str, Any]:
         "created_at": ts(booking.created_at),
         "idempotency_key": booking.idempotency_key,
         "cancelled_elsewhere": int(booking.cancelled_elsewhere),
-        "pending": None
-        if pending is None
-        else json.dumps(
-            {
-                "op": pending.op,
-                "start": ts(pending.start),
-                "duration_s": None if pending.duration is None else int(pending.duration.total_seconds()),
-                "hold_id": pending.hold_id,
-                "party_size": pending.party_size,
-            }
-        ),
+        "pending": pending_text(pending),
     }
+
+
+def pending_text(pending: PendingChange | None) -> str | None:
+    if pending is None:
+        return None
+    return json.dumps(
+        {
+            "op": pending.op,
+            "start": ts(pending.start),
+            "duration_s": None if pending.duration is None else int(pending.duration.total_seconds()),
+            "hold_id": pending.hold_id,
+            "party_size": pending.party_size,
+        }
+    )
+
+
+# -- a save's columns: only those of the fields that changed -----------------------------
+
+def _slot_of(record: Any) -> dict[str, Any]:
+    return _slot_cols(record.slot, record.target)
+
+
+def _column(name: str, encode: Callable[[Any], Any] = lambda value: value) -> Callable[[Any], dict[str, Any]]:
+    return lambda record: {name: encode(getattr(record, name))}
+
+
+# Each field of a record → its columns, encoded as lease_row and booking_row encode them
+# (a test holds the two to each other). The slot and the target share the slot columns.
+_LEASE_FIELDS: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "client_reference": _column("client_reference"),
+    "slot": _slot_of,
+    "target": _slot_of,
+    "state": _column("state", lambda state: state.value),
+    "created_at": _column("created_at", ts),
+    "requested_expiration": _column("requested_expiration", ts),
+    "hold_id": _column("hold_id"),
+    "expires_at": _column("expires_at", ts),
+}
+_BOOKING_FIELDS: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "lease_id": _column("lease_id"),
+    "slot": _slot_of,
+    "target": _slot_of,
+    "client": lambda booking: {"client": client_text(booking.client)},
+    "personal_identifier": _column("personal_identifier"),
+    "appointment_id": _column("appointment_id"),
+    "status": _column("status", lambda status: status.value),
+    "created_at": _column("created_at", ts),
+    "idempotency_key": _column("idempotency_key"),
+    "cancelled_elsewhere": _column("cancelled_elsewhere", int),
+    "pending": _column("pending", pending_text),
+}
+
+
+def lease_changes(new: Lease, old: Lease) -> dict[str, Any]:
+    """The UPDATE's row taking ``old``'s row to ``new``'s: the key, and the columns of
+    the fields that differ (nothing else, when nothing does)."""
+    return _changes(new, old, "lease_id", _LEASE_FIELDS)
+
+
+def booking_changes(new: Booking, old: Booking) -> dict[str, Any]:
+    return _changes(new, old, "booking_id", _BOOKING_FIELDS)
+
+
+def _changes(new: Any, old: Any, key: str, fields: dict[str, Callable[[Any], dict[str, Any]]]) -> dict[str, Any]:
+    row = {key: getattr(new, key)}
+    for name, encode in fields.items():
+        now, was = getattr(new, name), getattr(old, name)
+        # A saved record is mostly the one read, replaced in a field or two: the
+        # untouched fields are the very same objects, and most compare by identity.
+        if now is not was and now != was:
+            row.update(encode(new))
+    return row
 
 
 def booking_from_row(row: Any) -> Booking:

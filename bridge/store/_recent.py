@@ -16,6 +16,9 @@ The rules that keep it true:
   (``generation``): a read that waited could otherwise overwrite a newer commit.
 * Anything uncertain forgets: a delete of a record not in memory, a commit that failed
   (SQLite may have written it all the same), personal data erased in bulk.
+* A save writes only the columns that changed since the record in memory (``steady``),
+  and only while no other write of that record, and no erasure, is still unsettled: the
+  file then holds that record when the save runs, whatever order the writes settle in.
 
 Bounded, least recently used first: a flow's records are read within seconds of being
 written, so a few thousand entries serve every flow in progress, and memory stays flat.
@@ -34,6 +37,9 @@ SIZE = 2048
 # Known not to exist: the store answers None without reading.
 ABSENT: Any = object()
 
+# Stands for every record in ``begin`` and ``end``: a write that may change any of them.
+EVERY = ("every",)
+
 
 class Recent:
     def __init__(self, size: int = SIZE):
@@ -44,6 +50,8 @@ class Recent:
         self._by_lease: LRUCache[str, Any] = LRUCache(size)  # lease_id → booking_id | ABSENT
         self._by_key: LRUCache[str, Any] = LRUCache(size)  # idempotency key → booking_id | ABSENT
         self._booking_indexes = {"id": self._bookings, "lease": self._by_lease, "key": self._by_key}
+        # ("lease", id), ("booking", id) or EVERY → how many of its writes are unsettled.
+        self._unsettled: dict[tuple[str, ...], int] = {}
 
     # -- look-ups: a record, ABSENT, or None when not known here -------------------------
 
@@ -74,6 +82,34 @@ class Recent:
         if found is None or found is ABSENT:
             return found
         return records.get(found)
+
+    def steady_lease(self, lease_id: str) -> Lease | None:
+        """The lease as the file will hold it when a write asked now runs, if known."""
+        known = self._leases.get(lease_id)
+        return known if isinstance(known, Lease) and self._steady(("lease", lease_id)) else None
+
+    def steady_booking(self, booking_id: str) -> Booking | None:
+        known = self._bookings.get(booking_id)
+        return known if isinstance(known, Booking) and self._steady(("booking", booking_id)) else None
+
+    def _steady(self, key: tuple[str, ...]) -> bool:
+        unsettled = self._unsettled
+        return not unsettled or (key not in unsettled and EVERY not in unsettled)
+
+    # -- writes asked, not yet settled ---------------------------------------------------
+
+    def begin(self, keys: tuple[tuple[str, ...], ...]) -> None:
+        for key in keys:
+            self._unsettled[key] = self._unsettled.get(key, 0) + 1
+
+    def end(self, keys: tuple[tuple[str, ...], ...]) -> None:
+        """Once per ``begin``, when the write settled or was dropped unrun."""
+        for key in keys:
+            left = self._unsettled[key] - 1
+            if left:
+                self._unsettled[key] = left
+            else:
+                del self._unsettled[key]
 
     # -- what reads found, kept unless a commit was settled meanwhile ---------------------
 

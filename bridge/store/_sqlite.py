@@ -34,7 +34,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from ..core.models import Booking, Lease, Notification
 from ._records import DELETE_BOOKING, DELETE_LEASE, Records
-from ._recent import ABSENT, Recent
+from ._recent import ABSENT, EVERY, Recent
 from . import _codec, _outbox, _private, _retention, _schema
 from ._outbox import OutboxEntry
 from ._duplicate import Duplicate, classify
@@ -63,6 +63,8 @@ class _Job(NamedTuple):
 
 
 _STOP = object()
+# The outcome a write is settled with when its caller gave up before it ran.
+_UNRUN = object()
 
 
 class SqliteStore(Records):
@@ -127,11 +129,12 @@ class SqliteStore(Records):
                 db.close()  # a no-op after close()'s own
                 return
             if job.done.cancelled():  # its caller gave up before it started: as if never asked
+                _settle([(job, False, _UNRUN)])
                 continue
             if not job.write:
                 _settle([(job, *_call(job.fn, db))])
                 continue
-            group = [job]
+            group, unrun = [job], []
             while len(group) < GROUP:
                 try:
                     job = self._jobs.get_nowait()
@@ -140,10 +143,9 @@ class SqliteStore(Records):
                 if job is _STOP or not job.write:
                     held = job  # after this group, in the order asked
                     break
-                if not job.done.cancelled():
-                    group.append(job)
+                (unrun if job.done.cancelled() else group).append(job)
             outcomes = _commit_group(db, [job.fn for job in group])
-            _settle([(job, ok, value) for job, (ok, value) in zip(group, outcomes)])
+            _settle([(job, ok, value) for job, (ok, value) in zip(group, outcomes)] + [(job, False, _UNRUN) for job in unrun])
 
     def _submit(
         self, fn: Callable[[sqlite3.Connection], T], *, write: bool, settled: Callable[[bool, Any], None] | None = None
@@ -158,26 +160,39 @@ class SqliteStore(Records):
         """``fn`` alone on the writer thread and its connection, outside any transaction."""
         return await self._submit(fn, write=False)
 
-    async def _in_transaction(self, fn: Callable[[sqlite3.Connection], T], then: Callable[[T], None] | None = None) -> T:
+    async def _in_transaction(
+        self,
+        fn: Callable[[sqlite3.Connection], T],
+        then: Callable[[T], None] | None = None,
+        records: tuple[tuple[str, ...], ...] = (),
+    ) -> T:
         """``fn`` as one all-or-nothing unit of the next group commit; its result once
-        committed. ``then(result)``: what the records in memory learn from it, once committed."""
+        committed. ``then(result)``: what the records in memory learn from it, once
+        committed. ``records``: the leases and bookings it may change (see Recent.begin)."""
         recent = self._recent
 
         def settled(ok: bool, value: Any) -> None:
+            if records:
+                recent.end(records)
+            if value is _UNRUN:
+                return
             if not ok:
                 if not isinstance(value, Duplicate):  # a refusal changed nothing; but a failed
                     recent.forget()  # COMMIT may have reached the file all the same
             elif then is not None:
                 then(value)
 
+        if records:
+            recent.begin(records)
         return await self._submit(fn, write=True, settled=settled)
 
     # -- the record primitives (see _records) ------------------------------------------------
 
-    async def _insert(self, table: str, row: dict[str, Any], then: Callable[[None], None] | None = None) -> None:
+    async def _insert(self, table: str, row: dict[str, Any], then: Callable[[None], None] | None = None,
+                      records: tuple[tuple[str, ...], ...] = ()) -> None:
         sql = _inserting(table, tuple(row))
 
-        await self._in_transaction(lambda db: _inserted(db, sql, row), then)
+        await self._in_transaction(lambda db: _inserted(db, sql, row), then, records)
 
     async def _one(self, sql: str, *args: Any) -> sqlite3.Row | None:
         return await self._read(_positional(sql), args, _first)
@@ -203,24 +218,32 @@ class SqliteStore(Records):
             # Busy (the WAL being reset or recovered): waited for on the writer thread, not here.
             return await self._run(lambda db: fetch(db.execute(sql, args)))
 
-    async def _write(self, sql: str, args: Any, then: Callable[[None], None] | None = None) -> None:
+    async def _write(self, sql: str, args: Any, then: Callable[[None], None] | None = None,
+                     records: tuple[tuple[str, ...], ...] = ()) -> None:
         sql = _positional(sql)
 
         def write(db: sqlite3.Connection) -> None:
             db.execute(sql, args)
 
-        await self._in_transaction(write, then)
+        await self._in_transaction(write, then, records)
 
     async def save(
         self, *, lease: Lease | None = None, booking: Booking | None = None, notification: Notification | None = None
     ) -> None:
+        recent = self._recent
+        # What the file holds of each when this save runs, if known: only what changed is written.
+        lease_was = None if lease is None else recent.steady_lease(lease.lease_id)
+        booking_was = None if booking is None else recent.steady_booking(booking.booking_id)
+
         def save(db: sqlite3.Connection) -> bool:
             """Whether every record saved was there to update."""
             found = True
             if lease is not None:
-                found = db.execute(*_update("leases", "lease_id", _codec.lease_row(lease))).rowcount == 1
+                found = _updated(db, "leases", "lease_id", _codec.lease_row(lease) if lease_was is None
+                                 else _codec.lease_changes(lease, lease_was))
             if booking is not None:
-                found &= db.execute(*_update("bookings", "booking_id", _codec.booking_row(booking))).rowcount == 1
+                found &= _updated(db, "bookings", "booking_id", _codec.booking_row(booking) if booking_was is None
+                                  else _codec.booking_changes(booking, booking_was))
                 _outbox.follow(db, booking)
             if notification is not None:
                 _outbox.enqueue(db, notification)
@@ -235,7 +258,9 @@ class SqliteStore(Records):
             if booking is not None:
                 self._recent.booking_written(booking)
 
-        await self._in_transaction(save, then)
+        records = (*(() if lease is None else (("lease", lease.lease_id),)),
+                   *(() if booking is None else (("booking", booking.booking_id),)))
+        await self._in_transaction(save, then, records)
 
     # -- leases and bookings, through the records in memory (see _recent) ------------------
 
@@ -247,16 +272,20 @@ class SqliteStore(Records):
             _inserted(db, sql, row)
             return db.execute(_BOOKED, (lease.lease_id,)).fetchone() is not None
 
-        await self._in_transaction(insert, functools.partial(self._recent.lease_inserted, lease))
+        await self._in_transaction(insert, functools.partial(self._recent.lease_inserted, lease),
+                                   (("lease", lease.lease_id),))
 
     async def delete_lease(self, lease_id: str) -> None:
-        await self._write(DELETE_LEASE, (lease_id,), lambda _: self._recent.lease_deleted(lease_id))
+        await self._write(DELETE_LEASE, (lease_id,), lambda _: self._recent.lease_deleted(lease_id),
+                          (("lease", lease_id),))
 
     async def insert_booking(self, booking: Booking) -> None:
-        await self._insert("bookings", _codec.booking_row(booking), lambda _: self._recent.booking_written(booking))
+        await self._insert("bookings", _codec.booking_row(booking), lambda _: self._recent.booking_written(booking),
+                           (("booking", booking.booking_id),))
 
     async def delete_booking(self, booking_id: str) -> None:
-        await self._write(DELETE_BOOKING, (booking_id,), lambda _: self._recent.booking_deleted(booking_id))
+        await self._write(DELETE_BOOKING, (booking_id,), lambda _: self._recent.booking_deleted(booking_id),
+                          (("booking", booking_id),))
 
     async def get_lease(self, lease_id: str) -> Lease | None:
         recent = self._recent
@@ -305,7 +334,7 @@ class SqliteStore(Records):
         erased = 0
         while True:
             done = await self._in_transaction(lambda db: _retention.erase_ended(db, ended_before, scrub, batch),
-                                              lambda _: self._recent.forget_bookings())
+                                              lambda _: self._recent.forget_bookings(), (EVERY,))
             erased += done
             if done < batch:
                 break
@@ -458,8 +487,12 @@ def _resolve(outcomes: list[tuple[_Job, bool, Any]]) -> None:
             job.done.set_exception(value)
 
 
-def _update(table: str, key: str, row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    return _updating(table, key, tuple(row)), row
+def _updated(db: sqlite3.Connection, table: str, key: str, row: dict[str, Any]) -> bool:
+    """Whether the record was there; a row of the key alone has nothing to change, and
+    comes only from a record known to be there (Recent.steady_…)."""
+    if len(row) == 1:
+        return True
+    return db.execute(_updating(table, key, tuple(row)), row).rowcount == 1
 
 
 @functools.lru_cache(maxsize=64)
