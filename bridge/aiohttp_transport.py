@@ -45,14 +45,16 @@ headers trickle in), and it maps to ``WriteTimeout``.
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import aiohttp
 import httpx
 from yarl import URL
 
-__all__ = ["AiohttpTransport", "default_transport"]
+__all__ = ["AiohttpTransport", "Answer", "default_transport"]
 
 # Headers aiohttp would add on its own; httpx has already set those it means to send.
 _SKIP_AUTO_HEADERS = frozenset({"Accept", "Accept-Encoding", "User-Agent", "Content-Type"})
@@ -126,8 +128,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             body = request.content
         except httpx.RequestNotRead:
             body = await request.aread()
-        return await self.exchange(request.method, str(request.url), request.headers.multi_items(), body,
-                                   request.extensions.get("timeout", {}), request)
+        response, content = await self._exchange(request.method, str(request.url), request.headers.multi_items(),
+                                                 body, request.extensions.get("timeout", {}), request)
+        return _httpx_response(response, content, request)
 
     async def exchange(
         self,
@@ -136,12 +139,28 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         headers: Mapping[str, str] | Iterable[tuple[str, str]],
         body: bytes | None,
         timeouts: Mapping[str, float | None],
-        request: httpx.Request | None = None,
-    ) -> httpx.Response:
+    ) -> Answer | httpx.Response:
         """One request from its parts (``url`` already encoded; ``timeouts`` as httpx's
         ``Timeout.as_dict()``), its answer read in full. What ``handle_async_request``
         does, for a caller that has no httpx.Request to hand: building one cost about a
-        tenth of an upstream call. ``request``, if given, is named by the answer and errors."""
+        tenth of an upstream call. The answer is an :class:`Answer`, or an httpx.Response
+        when its body is content-encoded (httpx decodes it). Errors as
+        ``handle_async_request``'s."""
+        response, content = await self._exchange(method, url, headers, body, timeouts, None)
+        if "Content-Encoding" in response.headers:
+            return _httpx_response(response, content, None)
+        return Answer(response.status, response.headers, content)
+
+    async def _exchange(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]],
+        body: bytes | None,
+        timeouts: Mapping[str, float | None],
+        request: httpx.Request | None,
+    ) -> tuple[aiohttp.ClientResponse, bytes]:
+        """The answer (released) and its body, as sent. ``request``, if given, is named by errors."""
         session = self._session if self._session is not None else self._open()
         connect, read = timeouts.get("connect"), timeouts.get("read")
         write, pool = timeouts.get("write"), timeouts.get("pool")
@@ -186,22 +205,47 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             raise httpx.ReadTimeout(str(exc) or "timed out", request=request) from exc
         except OSError as exc:
             raise httpx.ReadError(str(exc) or type(exc).__name__, request=request) from exc
-        version = _HTTP_11 if response.version == aiohttp.HttpVersion11 else _HTTP_10
-        answer = httpx.Response(
-            response.status,
-            headers=response.raw_headers,
-            stream=httpx.ByteStream(content),
-            request=request,
-            extensions={"http_version": version, "reason_phrase": (response.reason or "").encode("latin-1")},
-        )
-        answer.read()  # decoded here, so the caller has nothing left to read
-        return answer
+        return response, content
 
     async def aclose(self) -> None:
         self._closed = True
         session, self._session = self._session, None
         if session is not None:
             await session.close()
+
+
+class Answer:
+    """An answer read in full, as ``exchange`` gives it: what the upstream client reads of
+    an httpx.Response (``status_code``, ``is_success``, ``headers``, ``content``,
+    ``json()``, each as httpx has it), without building one, which cost about 2 % of the
+    bridge's CPU per call."""
+
+    __slots__ = ("status_code", "headers", "content")
+
+    def __init__(self, status_code: int, headers: Mapping[str, str], content: bytes):
+        self.status_code = status_code
+        self.headers = headers  # aiohttp's: case-insensitive, as httpx's
+        self.content = content
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status_code < 300
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+def _httpx_response(response: aiohttp.ClientResponse, content: bytes, request: httpx.Request | None) -> httpx.Response:
+    version = _HTTP_11 if response.version == aiohttp.HttpVersion11 else _HTTP_10
+    answer = httpx.Response(
+        response.status,
+        headers=response.raw_headers,
+        stream=httpx.ByteStream(content),
+        request=request,
+        extensions={"http_version": version, "reason_phrase": (response.reason or "").encode("latin-1")},
+    )
+    answer.read()  # decoded here, so the caller has nothing left to read
+    return answer
 
 
 def _mapped(exc: aiohttp.ClientError, request: httpx.Request) -> httpx.TransportError:

@@ -482,6 +482,49 @@ async def test_a_compressed_answer_is_decoded_once():
     assert response.json() == {"zipped": True}
 
 
+@pytest.mark.parametrize("status", [200, 201, 409, 503])
+async def test_an_exchanged_answer_reads_as_httpx_s_response_for_the_same_bytes(status):
+    """``exchange`` (the Qmatic client's path) answers with a lighter object than an
+    httpx.Response; everything the client reads of it must read the same."""
+    body = {"errorCode": "E1", "message": "Zoë"} if status >= 300 else {"id": "a-1", "n": [1, 2.5]}
+
+    def script(request: Received, number: int) -> bytes:
+        return answer(status, body, headers=(("Retry-After", "7"), ("X-Thing", "one")))
+
+    async with Server(script) as server:
+        transport = AiohttpTransport()
+        try:
+            ours = await transport.exchange("GET", f"{server.url}/x", {}, None, TIMEOUT.as_dict())
+            theirs = await transport.handle_async_request(httpx.Request("GET", f"{server.url}/x",
+                                                                        extensions={"timeout": TIMEOUT.as_dict()}))
+        finally:
+            await transport.aclose()
+    assert not isinstance(ours, httpx.Response)
+    assert (ours.status_code, ours.is_success, ours.content, ours.json()) == (
+        theirs.status_code, theirs.is_success, theirs.content, theirs.json())
+    for name in ("Retry-After", "retry-after", "X-THING", "Absent"):
+        assert ours.headers.get(name, "") == theirs.headers.get(name, "")
+
+
+async def test_an_exchanged_compressed_answer_is_decoded():
+    import gzip
+
+    payload = gzip.compress(json.dumps({"zipped": True}).encode())
+
+    def script(request: Received, number: int) -> bytes:
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: {len(payload)}\r\n\r\n"
+        return head.encode() + payload
+
+    async with Server(script) as server:
+        transport = AiohttpTransport()
+        try:
+            answered = await transport.exchange("GET", f"{server.url}/zipped", {"Accept-Encoding": "gzip"}, None,
+                                                TIMEOUT.as_dict())
+        finally:
+            await transport.aclose()
+    assert answered.json() == {"zipped": True}
+
+
 async def test_sequential_requests_share_one_kept_alive_connection():
     async with Server(lambda request, number: answer(200, {"n": number})) as server:
         async with client(AiohttpTransport(), server) as http:

@@ -18,7 +18,7 @@ from ..failures import BridgeError, Cause, OutcomeUnknown
 from ..metrics import Metrics
 from . import _models as m
 from ._errors import NOUNS, error_for
-from ._exchange import Outgoing, Sender, budget, capped, direct, json_body, send, template, through
+from ._exchange import Answered, Outgoing, Sender, budget, capped, direct, json_body, send, template, through
 from ._retry import RETRY_STATUSES, RetryableAnswer, call, never_left
 from ._token import TokenSource
 
@@ -203,7 +203,7 @@ class QmaticClient:
         json: Any = None,
         params: dict[str, str] | None = None,
         catalogue: bool = False,
-    ) -> httpx.Response:
+    ) -> Answered:
         if not tenant:
             raise ValueError("a tenant id is required")
         state_changing = operation != READ
@@ -213,7 +213,7 @@ class QmaticClient:
         request = _Request(method, path, headers, json, params)
         noun = NOUNS[operation]
         try:
-            response: httpx.Response = await call(
+            response: Answered = await call(
                 self._attempt, request, not state_changing,
                 max_attempts=self._config.max_attempts, idempotent=not state_changing, sleep=self._sleep,
             )
@@ -231,7 +231,7 @@ class QmaticClient:
             return response
         raise error_for(response, operation, self._errors, state_changing=state_changing)
 
-    async def _attempt(self, request: _Request, idempotent: bool) -> httpx.Response:
+    async def _attempt(self, request: _Request, idempotent: bool) -> Answered:
         token = await self._tokens.get()
         response = await self._send(request, token)
         if response.status_code == 401:
@@ -249,7 +249,7 @@ class QmaticClient:
             raise RetryableAnswer(response)
         return response
 
-    async def _send(self, request: _Request, token: str) -> httpx.Response:
+    async def _send(self, request: _Request, token: str) -> Answered:
         allowed = budget(f"{request.method} {request.path}")
         # Built directly: the client's build_request (base URL join, cookie header, header
         # merging) cost about 160 µs a request, and an httpx.Request alone about 40.
@@ -265,7 +265,7 @@ class QmaticClient:
         operation = template(request.method, request.path)
         return await send(self._sender, built, allowed, operation=operation, metrics=self._metrics)
 
-    def _parse(self, response: httpx.Response, operation: str, parse: Callable[[Any], T]) -> T:
+    def _parse(self, response: Answered, operation: str, parse: Callable[[Any], T]) -> T:
         try:
             try:
                 data = response.json()

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import httpx
-
 from ..errortable import ErrorTable
 from ..failures import BridgeError, Cause, OutcomeUnknown
+from ._exchange import Answered
 
 NOUNS = {
     "hold": "hold",
@@ -21,7 +20,7 @@ NOUNS = {
 MAX_UPSTREAM_TEXT = 200
 
 
-def error_for(response: httpx.Response, operation: str, table: ErrorTable, *, state_changing: bool) -> BridgeError:
+def error_for(response: Answered, operation: str, table: ErrorTable, *, state_changing: bool) -> BridgeError:
     status = response.status_code
     code, text = _body(response)
     cause = table.cause_for(operation, status, code)
@@ -41,7 +40,7 @@ def error_for(response: httpx.Response, operation: str, table: ErrorTable, *, st
     return error
 
 
-def _body(response: httpx.Response) -> tuple[str, str]:
+def _body(response: Answered) -> tuple[str, str]:
     """``(errorCode, message)``; empty strings when the body is empty, not JSON or odd."""
     try:
         body = response.json()

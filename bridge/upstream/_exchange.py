@@ -23,7 +23,7 @@ from typing import NamedTuple, TypeVar
 import httpx
 
 from .. import deadline, reqid
-from ..aiohttp_transport import AiohttpTransport
+from ..aiohttp_transport import AiohttpTransport, Answer
 from ..failures import BridgeError, Cause
 from ..metrics import Metrics
 
@@ -92,7 +92,10 @@ class Outgoing(NamedTuple):
                              extensions={"timeout": self.timeout})
 
 
-Sender = Callable[[Outgoing], Awaitable[httpx.Response]]
+# An answer read in full: an httpx.Response, or the aiohttp transport's Answer, which has
+# the same reading side (status_code, is_success, headers, content, json()).
+Answered = httpx.Response | Answer
+Sender = Callable[[Outgoing], Awaitable[Answered]]
 
 
 def json_body(value: object) -> bytes:
@@ -108,7 +111,7 @@ def direct(transport: httpx.AsyncBaseTransport) -> Sender:
     if isinstance(transport, AiohttpTransport):
         exchange = transport.exchange
 
-        async def parts(out: Outgoing) -> httpx.Response:
+        async def parts(out: Outgoing) -> Answered:
             return await exchange(out.method, out.url, out.headers, out.content, out.timeout)
 
         return parts
@@ -136,9 +139,9 @@ def through(client: httpx.AsyncClient) -> Sender:
 
 
 async def send(
-    sender: Callable[[R], Awaitable[httpx.Response]], request: R, allowed: float | None, *, operation: str,
+    sender: Callable[[R], Awaitable[Answered]], request: R, allowed: float | None, *, operation: str,
     metrics: Metrics,
-) -> httpx.Response:
+) -> Answered:
     """Send ``request`` (an httpx.Request or an Outgoing, its timeouts already ``capped``
     to ``allowed``) with ``sender``."""
     # httpx limits each phase; the guard limits their sum. It gets a sliver more than the

@@ -22,7 +22,7 @@ from tenacity import (
 )
 
 from .. import deadline
-from ._exchange import DEADLINE_MARGIN
+from ._exchange import DEADLINE_MARGIN, Answered
 from ._token import TokenUnavailable
 
 T = TypeVar("T")
@@ -42,7 +42,7 @@ _backoff = wait_exponential(multiplier=0.05, max=1.0) + wait_random(0, 0.05)
 class RetryableAnswer(Exception):
     """A read got a busy answer (429, 502–504) that is worth another try."""
 
-    def __init__(self, response: httpx.Response):
+    def __init__(self, response: Answered):
         super().__init__(f"upstream answered {response.status_code}")
         self.response = response
         self.retry_after = _retry_after(response)
@@ -113,7 +113,7 @@ def _out_of_time(state: RetryCallState) -> bool:
     return left - pause - DEADLINE_MARGIN < MIN_ATTEMPT
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: Answered) -> float | None:
     # Only the delta-seconds form; an HTTP-date falls back to our own backoff.
     value = response.headers.get("Retry-After", "").strip()
     try:
