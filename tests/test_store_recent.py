@@ -60,6 +60,7 @@ _operation = st.one_of(
               st.sampled_from([None, PendingChange("cancel")])),
     st.tuples(st.just("delete booking"), _index),
     st.tuples(st.just("erase")),
+    st.tuples(st.just("claim"), _index),
     st.tuples(st.just("read"), _index),
 )
 
@@ -81,6 +82,8 @@ async def _apply(store: SqliteStore, op: tuple[Any, ...]) -> None:
                                                          pending=op[4]))
         elif kind == "delete booking":
             await store.delete_booking(f"b{op[1]}")
+        elif kind == "claim":
+            await store.claim_response(f"k{op[1]}", "fp")
         elif kind == "erase":
             await store.erase_personal_data(NOW + dt.timedelta(days=30), lambda body: body)
         else:
@@ -214,6 +217,24 @@ async def test_a_lease_inserted_where_a_booking_names_it_finds_that_booking(tmp_
         assert await store.get_booking_by_lease("l1") == booking("b1", "l1")
         await store.insert_lease(lease("l2", "r2"))
         assert await store.get_booking_by_lease("l2") is None
+    finally:
+        await store.close()
+
+
+async def test_a_claimed_token_s_booking_is_looked_up_in_the_claim_not_read_after(tmp_path: pathlib.Path) -> None:
+    """A new idempotency token normally has no booking, and CreateBooking's look-up by
+    token then reads nothing; the claim checks rather than assumes."""
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    try:
+        await store.insert_booking(booking("b1", "l1", key="k1"))
+        await store.claim_response("k1", "fp")
+        assert await store.get_booking_by_idempotency_key("k1") == booking("b1", "l1", key="k1")
+        await store.claim_response("k2", "fp")
+        # The file's answer, changed behind the store's back, is not read: memory answers.
+        behind = sqlite3.connect(tmp_path / "store.sqlite3", isolation_level=None)
+        behind.execute("UPDATE bookings SET idempotency_key = 'k2' WHERE booking_id = 'b1'")
+        behind.close()
+        assert await store.get_booking_by_idempotency_key("k2") is None
     finally:
         await store.close()
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..failures import BridgeError, OutcomeUnknown, invalid
+from ..store import Duplicate
 from .bookings import Bookings
 from .context import Context
 from .leases import Leases
@@ -39,14 +40,19 @@ class IdempotentBookings:
     ) -> bytes:
         ctx = self._ctx
         async with ctx.store.lock(f"idempotency:{key}"):
-            stored = await ctx.store.get_response(key)
-            if stored is not None and stored.fingerprint != fingerprint:
-                raise invalid("idempotency_token", "was already used for a different request")
-            if stored is not None and stored.body is not None:
-                ctx.metrics.idempotent_replays.labels("CreateBooking").inc()
-                return stored.body
-            if stored is None:
+            try:
+                # Claimed first: nearly every token is new, and the claim's refusal says
+                # when it is not, without a read before every first attempt.
                 await ctx.store.claim_response(key, fingerprint)
+            except Duplicate:
+                stored = await ctx.store.get_response(key)
+                if stored is not None and stored.fingerprint != fingerprint:
+                    raise invalid("idempotency_token", "was already used for a different request") from None
+                if stored is not None and stored.body is not None:
+                    ctx.metrics.idempotent_replays.labels("CreateBooking").inc()
+                    return stored.body
+                if stored is None:  # forgotten between the refusal and the read: claimed afresh
+                    await ctx.store.claim_response(key, fingerprint)
             try:
                 booking = await self._book(key, client, lease_id, slot)
             except OutcomeUnknown:

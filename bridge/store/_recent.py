@@ -142,6 +142,13 @@ class Recent:
         if not booked:
             self._by_lease[lease.lease_id] = ABSENT
 
+    def key_claimed(self, key: str, booked: bool) -> None:
+        """An idempotency key newly claimed; ``booked``: whether a booking carried it when
+        it was (normally none does, and CreateBooking's look-up by key reads nothing)."""
+        self.generation += 1
+        if not booked:
+            self._by_key[key] = ABSENT
+
     def lease_written(self, lease: Lease) -> None:
         self.generation += 1
         self._lease(lease)

@@ -287,6 +287,16 @@ class SqliteStore(Records):
         await self._write(DELETE_BOOKING, (booking_id,), lambda _: self._recent.booking_deleted(booking_id),
                           (("booking", booking_id),))
 
+    async def claim_response(self, key: str, fingerprint: str) -> None:
+        row = {"idempotency_key": key, "fingerprint": fingerprint, "response": None}
+        sql = _inserting("responses", tuple(row))
+
+        def claim(db: sqlite3.Connection) -> bool:
+            _inserted(db, sql, row)
+            return db.execute(_KEYED, (key,)).fetchone() is not None
+
+        await self._in_transaction(claim, functools.partial(self._recent.key_claimed, key))
+
     async def get_lease(self, lease_id: str) -> Lease | None:
         recent = self._recent
         return await self._recalled(recent.lease(lease_id), Records.get_lease, recent.found_lease, ("id", lease_id))
@@ -401,6 +411,7 @@ def _open_reader(path: str) -> sqlite3.Connection:
 
 
 _BOOKED = "SELECT 1 FROM bookings WHERE lease_id = ?"
+_KEYED = "SELECT 1 FROM bookings WHERE idempotency_key = ?"
 
 
 def _inserted(db: sqlite3.Connection, sql: str, row: dict[str, Any]) -> None:
