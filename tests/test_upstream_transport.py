@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import gzip
 import json
 import socket
 import struct
@@ -467,16 +468,15 @@ async def test_aiohttp_adds_no_header_of_its_own():
     assert seen.header("Content-Length") == ["9"]
 
 
-async def test_a_compressed_answer_is_decoded_once():
-    import gzip
-
+def zipped(request: Received, number: int) -> bytes:
+    """A gzip-encoded JSON answer."""
     payload = gzip.compress(json.dumps({"zipped": True}).encode())
+    head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: {len(payload)}\r\n\r\n"
+    return head.encode() + payload
 
-    def script(request: Received, number: int) -> bytes:
-        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: {len(payload)}\r\n\r\n"
-        return head.encode() + payload
 
-    async with Server(script) as server:
+async def test_a_compressed_answer_is_decoded_once():
+    async with Server(zipped) as server:
         async with client(AiohttpTransport(), server) as http:
             response = await http.get("/zipped")
     assert response.json() == {"zipped": True}
@@ -507,15 +507,7 @@ async def test_an_exchanged_answer_reads_as_httpx_s_response_for_the_same_bytes(
 
 
 async def test_an_exchanged_compressed_answer_is_decoded():
-    import gzip
-
-    payload = gzip.compress(json.dumps({"zipped": True}).encode())
-
-    def script(request: Received, number: int) -> bytes:
-        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: {len(payload)}\r\n\r\n"
-        return head.encode() + payload
-
-    async with Server(script) as server:
+    async with Server(zipped) as server:
         transport = AiohttpTransport()
         try:
             answered = await transport.exchange("GET", f"{server.url}/zipped", {"Accept-Encoding": "gzip"}, None,
