@@ -2,7 +2,8 @@
 (_calllog), and under mutual TLS the check of the client's certificate name (_peer).
 
 Both wrap each method's handler once, when it is added to the server: a gRPC interceptor
-did the same per call, and the interceptor chain alone cost about 2 % of a call's CPU.
+did the same per call, and running the interceptor chain for every call cost a few per
+cent of its CPU.
 :meth:`CallObserver.registering` stands in for the server while the services are added.
 
 The observation sits outside the ``rpc`` wrapper, which turns a BridgeError into a status

@@ -1,8 +1,8 @@
 """A v3 request body (proto3 JSON) into its message: protobuf's json_format.Parse, the
 plain cases first.
 
-json_format walks each field through layers of pure Python: about 50 µs for a
-CreateBooking, a twentieth of what the bridge spends on one. A request the way Actions
+json_format walks each field through layers of pure Python: about 55 µs for a
+CreateBooking body, some 3 % of what the bridge spends on the call. A request the way Actions
 Center sends it (known fields with strings, integers or integer strings, enum names,
 booleans, objects and lists of them) is filled in here from a table built once per
 message type. Anything else (a null, a float, bytes, a map, a well-known type, an
