@@ -101,6 +101,15 @@ async def test_malformed_appointment_is_internal(client, router, answer):
     assert "malformed" in caught.value.message
 
 
+@pytest.mark.parametrize(("start", "why"), [("2022-03-03T09:00:00", "has no UTC offset"), ("yesterday", "unparsable time")])
+async def test_a_bad_time_is_refused_as_often_as_it_comes_and_says_why(client, router, start, why):
+    """Parsed times are remembered (an answer's times repeat); a refusal is not."""
+    for _ in range(2):
+        with pytest.raises(BridgeError) as caught:
+            await read(client, router, {"appointmentId": "a", "timeSlot": slot(start=start)})
+        assert why in caught.value.message
+
+
 async def test_non_json_success_is_internal_for_a_read(client, router):
     router.get(f"{BASE}/services").respond(200, content=b"<html/>")
     with pytest.raises(BridgeError) as caught:

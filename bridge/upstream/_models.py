@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -380,12 +381,26 @@ def _time(value: object, what: str) -> datetime.datetime:
     if not isinstance(value, str):
         raise Malformed(f"{what} (missing time)")
     try:
-        parsed = datetime.datetime.fromisoformat(value)
+        return _utc(value)
+    except _NoOffset:
+        raise Malformed(f"{what} (time {value!r} has no UTC offset)") from None
     except ValueError:
         raise Malformed(f"{what} (unparsable time {value!r})") from None
+
+
+class _NoOffset(Exception):
+    pass
+
+
+@functools.lru_cache(maxsize=8192)
+def _utc(value: str) -> datetime.datetime:
+    """An ISO 8601 time with its UTC offset, in UTC. Cached (what fails is not): the times
+    of a timeslots answer repeat (a slot's end is the next one's start, and a branch's
+    services share one grid), and parsing them was most of reading one."""
+    parsed = datetime.datetime.fromisoformat(value)
     # A time without an offset is ambiguous; guessing a zone would shift bookings.
     if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise Malformed(f"{what} (time {value!r} has no UTC offset)")
+        raise _NoOffset
     return parsed.astimezone(datetime.timezone.utc)
 
 
