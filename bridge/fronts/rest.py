@@ -1,5 +1,5 @@
-"""The v3 REST front: JSON as Google sends it, parsed as protobuf's json_format parses it
-(_protojson: the plain bodies faster) and printed by json_format.
+"""The v3 REST front: JSON as Google sends it, read and written as protobuf's json_format
+reads and writes it (_protojson: the plain messages faster).
 
 POST {prefix}/v3/<Method> (with or without a trailing slash) and GET {prefix}/v3/HealthCheck,
 behind HTTP Basic auth. Business failures are HTTP 200 with booking_failure; bad requests
@@ -105,7 +105,7 @@ def _health(api: V3Api) -> Callable[[web.Request], Awaitable[web.Response]]:
 
 
 def _print(message: Message) -> str:
-    data = json_format.MessageToDict(message, preserving_proto_field_name=True)
+    data = _protojson.to_dict(message)
     # proto3 JSON leaves out false booleans; Google's samples spell "available": false.
     for entry in data.get("slot_time_availability", ()):
         entry.setdefault("available", False)
