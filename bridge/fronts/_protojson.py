@@ -116,9 +116,7 @@ def _fields(descriptor: Descriptor) -> dict[str, tuple[str, str | None, bool, An
 
 def _converter(field: FieldDescriptor) -> Any:
     if field.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE:
-        if field.message_type.GetOptions().map_entry or field.message_type.full_name.startswith("google.protobuf."):
-            return _unsure
-        return None
+        return None if _plain_message(field) else _unsure
     if field.cpp_type == FieldDescriptor.CPPTYPE_STRING and field.type != FieldDescriptor.TYPE_BYTES:
         return _string
     if field.cpp_type == FieldDescriptor.CPPTYPE_BOOL:
@@ -129,6 +127,12 @@ def _converter(field: FieldDescriptor) -> Any:
         by_name = {value.name: value.number for value in field.enum_type.values}
         return lambda value: _enum(by_name, value)
     return _unsure  # floats and bytes
+
+
+def _plain_message(field: FieldDescriptor) -> bool:
+    """Neither a map's entry nor a well-known type: json_format writes those its own way."""
+    message = field.message_type
+    return not message.GetOptions().map_entry and not message.full_name.startswith("google.protobuf.")
 
 
 _INTEGERS = frozenset({FieldDescriptor.CPPTYPE_INT32, FieldDescriptor.CPPTYPE_INT64,
@@ -207,9 +211,7 @@ def _printers(descriptor: Descriptor) -> dict[Any, tuple[str, bool, Any]]:
 
 def _writer(field: FieldDescriptor) -> Any:
     if field.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE:
-        if field.message_type.GetOptions().map_entry or field.message_type.full_name.startswith("google.protobuf."):
-            return _unsure
-        return _dict
+        return _dict if _plain_message(field) else _unsure
     if field.cpp_type in (FieldDescriptor.CPPTYPE_INT64, FieldDescriptor.CPPTYPE_UINT64):
         return str
     if field.cpp_type == FieldDescriptor.CPPTYPE_ENUM:
