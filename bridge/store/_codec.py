@@ -74,16 +74,7 @@ def _slot(row: Any) -> tuple[Slot, Target]:
 
 
 def lease_row(lease: Lease) -> dict[str, Any]:
-    return {
-        "lease_id": lease.lease_id,
-        "client_reference": lease.client_reference,
-        **_slot_cols(lease.slot, lease.target),
-        "state": lease.state.value,
-        "created_at": ts(lease.created_at),
-        "requested_expiration": ts(lease.requested_expiration),
-        "hold_id": lease.hold_id,
-        "expires_at": ts(lease.expires_at),
-    }
+    return _row(lease, "lease_id", _LEASE_FIELDS)
 
 
 def lease_from_row(row: Any) -> Lease:
@@ -115,20 +106,7 @@ def client_text(client: Client) -> str:
 
 
 def booking_row(booking: Booking) -> dict[str, Any]:
-    pending = booking.pending
-    return {
-        "booking_id": booking.booking_id,
-        "lease_id": booking.lease_id,
-        **_slot_cols(booking.slot, booking.target),
-        "client": client_text(booking.client),
-        "personal_identifier": booking.personal_identifier,
-        "appointment_id": booking.appointment_id,
-        "status": booking.status.value,
-        "created_at": ts(booking.created_at),
-        "idempotency_key": booking.idempotency_key,
-        "cancelled_elsewhere": int(booking.cancelled_elsewhere),
-        "pending": pending_text(pending),
-    }
+    return _row(booking, "booking_id", _BOOKING_FIELDS)
 
 
 def pending_text(pending: PendingChange | None) -> str | None:
@@ -145,7 +123,7 @@ def pending_text(pending: PendingChange | None) -> str | None:
     )
 
 
-# -- a save's columns: only those of the fields that changed -----------------------------
+# -- each field's columns: a whole row, or a save's changed ones --------------------------
 
 def _slot_of(record: Any) -> dict[str, Any]:
     return _slot_cols(record.slot, record.target)
@@ -155,8 +133,8 @@ def _column(name: str, encode: Callable[[Any], Any] = lambda value: value) -> Ca
     return lambda record: {name: encode(getattr(record, name))}
 
 
-# Each field of a record → its columns, encoded as lease_row and booking_row encode them
-# (a test holds the two to each other). The slot and the target share the slot columns.
+# Each field of a record (but its key) → its columns, in one place for inserts, whole-row
+# saves and a save's changed columns. The slot and the target share the slot columns.
 _LEASE_FIELDS: dict[str, Callable[[Any], dict[str, Any]]] = {
     "client_reference": _column("client_reference"),
     "slot": _slot_of,
@@ -190,6 +168,13 @@ def lease_changes(new: Lease, old: Lease) -> dict[str, Any]:
 
 def booking_changes(new: Booking, old: Booking) -> dict[str, Any]:
     return _changes(new, old, "booking_id", _BOOKING_FIELDS)
+
+
+def _row(record: Any, key: str, fields: dict[str, Callable[[Any], dict[str, Any]]]) -> dict[str, Any]:
+    row = {key: getattr(record, key)}
+    for encode in dict.fromkeys(fields.values()):  # the slot's columns once
+        row.update(encode(record))
+    return row
 
 
 def _changes(new: Any, old: Any, key: str, fields: dict[str, Callable[[Any], dict[str, Any]]]) -> dict[str, Any]:
