@@ -319,6 +319,17 @@ async def test_customers_of_ended_appointments_are_erased_in_batches_with_their_
     assert ERASED  # the one erased value both backends write
 
 
+async def test_a_booking_read_before_its_erasure_and_saved_after_it_stays_erased(store: Any) -> None:
+    """The save's own change lands; the customer it still carries does not come back."""
+    await store.insert_booking(booking(start=NOW - dt.timedelta(days=40)))
+    read = await store.get_booking("b1")
+    assert await store.erase_personal_data(NOW - dt.timedelta(days=30), lambda body: body) == 1
+    await store.save(booking=dataclasses.replace(read, status=BookingStatus.CANCELED))
+    saved = await store.get_booking("b1")
+    assert (saved.status, saved.client.email, saved.client.telephone) == (BookingStatus.CANCELED, "", "")
+    assert [b.client.given_name for b in await store.bookings()] == [""]
+
+
 # -- advisory locks ----------------------------------------------------------------------
 
 

@@ -97,7 +97,7 @@ async def _apply(store: SqliteStore, op: tuple[Any, ...]) -> None:
 @given(st.lists(st.lists(_operation, min_size=1, max_size=4), min_size=1, max_size=8))
 # A saved lease that changed its reference: the old reference must name nothing.
 @example(rounds=[[("insert lease", 0, 1)], [("save lease", 0, LeaseState.HELD)]])
-# A save asked while an erasure is unsettled: written whole, the customer included.
+# A save asked while an erasure is unsettled: written whole, the erased customer kept.
 @example(rounds=[[("insert booking", 0, 0, None)], [("erase",), ("save booking", 0, 0, BookingStatus.CANCELED, None)]])
 def test_what_memory_answers_is_what_the_file_holds(rounds: list[list[tuple[Any, ...]]]) -> None:
     """Each round's operations run together (one group commit, settled in order); after

@@ -105,6 +105,15 @@ def client_text(client: Client) -> str:
     )
 
 
+# A booking's customer once erased (see _retention). Erasure is one way: an UPDATE never
+# writes a customer over it, so a save of a booking read before its erasure cannot bring
+# the customer back (see update_sql).
+ERASED_CLIENT = Client(given_name="", family_name="", email="")
+ERASED = client_text(ERASED_CLIENT)
+# As an SQL literal: the text holds no quote, nor anything either driver reads as a parameter.
+_KEPT_ONCE = {("bookings", "client"): f"'{ERASED}'"}
+
+
 def booking_row(booking: Booking) -> dict[str, Any]:
     return _row(booking, "booking_id", _BOOKING_FIELDS)
 
@@ -234,8 +243,15 @@ def insert_sql(table: str, row: dict[str, Any]) -> str:
 
 
 def update_sql(table: str, key: str, row: dict[str, Any]) -> str:
-    sets = ", ".join(f"{k} = %({k})s" for k in row if k != key)
+    sets = ", ".join(_set(table, k) for k in row if k != key)
     return f"UPDATE {table} SET {sets} WHERE {key} = %({key})s"
+
+
+def _set(table: str, column: str) -> str:
+    kept = _KEPT_ONCE.get((table, column))
+    if kept is None:
+        return f"{column} = %({column})s"
+    return f"{column} = CASE WHEN {column} = {kept} THEN {column} ELSE %({column})s END"
 
 
 def sqlite_named(sql: str) -> str:

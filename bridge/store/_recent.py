@@ -15,7 +15,8 @@ The rules that keep it true:
 * What a read found is remembered only if no commit was settled while it ran
   (``generation``): a read that waited could otherwise overwrite a newer commit.
 * Anything uncertain forgets: a delete of a record not in memory, a commit that failed
-  (SQLite may have written it all the same), personal data erased in bulk.
+  (SQLite may have written it all the same), personal data erased in bulk, a save that
+  writes a customer (an erased one is kept in the file, see _codec.update_sql).
 * A save writes only the columns that changed since the record in memory (``steady``),
   and only while no other write of that record, and no erasure, is still unsettled: the
   file then holds that record when the save runs, whatever order the writes settle in.
@@ -178,6 +179,11 @@ class Recent:
             self._by_lease.clear()
             self._by_key.clear()
         self._bookings[booking_id] = ABSENT
+
+    def booking_unsure(self, booking_id: str) -> None:
+        """A booking written, but what the file holds of it is known only there."""
+        self.generation += 1
+        self._bookings.pop(booking_id, None)
 
     def forget_bookings(self) -> None:
         self.generation += 1

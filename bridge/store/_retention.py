@@ -6,6 +6,9 @@ Kept: ids, slot, status, and the HMAC personalIdentifier (it reveals nothing wit
 key; the one-booking-per-person rule keys on it), and the idempotency record with its
 fingerprint (a hash of the request), so a replay still answers, with the erased answer.
 
+Erasure is one way: a save never writes a customer over an erased one (_codec.update_sql),
+so a booking read before its erasure and saved after it stays erased.
+
 The stored answer is a front's bytes, opaque here: the front's ``scrub`` rewrites it
 without the customer, once, so every later replay gets the same bytes again. When
 ``scrub`` cannot read a body it returns None and the body is dropped: a replay then finds
@@ -22,12 +25,9 @@ import datetime as dt
 import sqlite3
 from collections.abc import Callable
 
-from ..core.models import Client
-from ._codec import client_text, sqlite_positional
+from ._codec import ERASED, sqlite_positional
 
 Scrub = Callable[[bytes], "bytes | None"]
-
-ERASED = client_text(Client(given_name="", family_name="", email=""))
 
 # Both stores' statements for one booking (psycopg's style; see _codec.sqlite_positional).
 ERASE = "UPDATE bookings SET client = %s WHERE booking_id = %s"

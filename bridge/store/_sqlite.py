@@ -234,6 +234,10 @@ class SqliteStore(Records):
         # What the file holds of each when this save runs, if known: only what changed is written.
         lease_was = None if lease is None else recent.steady_lease(lease.lease_id)
         booking_was = None if booking is None else recent.steady_booking(booking.booking_id)
+        # A customer written may meet one erased meanwhile, which the file keeps: only the
+        # file then knows which it holds.
+        settled_by_file = booking is not None and booking.client != _codec.ERASED_CLIENT and (
+            booking_was is None or booking.client != booking_was.client)
 
         def save(db: sqlite3.Connection) -> bool:
             """Whether every record saved was there to update."""
@@ -255,7 +259,9 @@ class SqliteStore(Records):
                 return
             if lease is not None:
                 self._recent.lease_written(lease)
-            if booking is not None:
+            if settled_by_file:
+                self._recent.booking_unsure(booking.booking_id)
+            elif booking is not None:
                 self._recent.booking_written(booking)
 
         records = (*(() if lease is None else (("lease", lease.lease_id),)),
