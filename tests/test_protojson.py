@@ -5,6 +5,7 @@ writes for any message. It only takes a faster road for the plain ones."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -75,7 +76,9 @@ def _outcome(parse: Any) -> tuple[str, Any]:
     try:
         message = parse()
     except json_format.ParseError as exc:
-        return "error", str(exc)
+        # Some of protobuf's own errors name an object by its address (a surrogate in a
+        # key: "<built-in method get of … at 0x7f…>"), which differs between two parses.
+        return "error", re.sub(r"0x[0-9a-f]+", "0x…", str(exc))
     return "message", message
 
 
