@@ -6,10 +6,13 @@ tests/conftest.py; these tests make sure the lines that could leak are written.)
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
 import re
+import subprocess
+import sys
 from typing import Any
 
 import grpc
@@ -220,3 +223,80 @@ def test_log_level_is_configured_and_checked() -> None:
     assert err.value.problems == ["[server] log_level: expected one of DEBUG, INFO, WARNING, ERROR, got 'LOUD'"]
     logs.set_level("warning")
     assert logging.getLogger().level == logging.WARNING  # restored by tests/conftest.py afterwards
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+
+class Writes:
+    """A stream that keeps each write apart."""
+
+    def __init__(self) -> None:
+        self.writes: list[list[str]] = []
+
+    def write(self, text: str) -> None:
+        self.writes.append([json.loads(line)["message"] for line in text.splitlines()])
+
+    def flush(self) -> None:
+        pass
+
+
+def batching(monkeypatch: pytest.MonkeyPatch, every: float = 0.0) -> tuple[Writes, logs.BatchingHandler, logging.Logger]:
+    monkeypatch.setattr(logs, "WRITE_EVERY", every)
+    stream = Writes()
+    handler = logs.BatchingHandler(stream)  # type: ignore[arg-type]
+    handler.setFormatter(logs.JsonFormatter())
+    logger = logging.getLogger("bridge.test.batching")
+    logger.propagate = False
+    monkeypatch.setattr(logger, "handlers", [handler])
+    monkeypatch.setattr(logger, "level", logging.INFO)
+    return stream, handler, logger
+
+
+async def test_info_lines_on_a_loop_are_written_together_a_warning_at_once_after_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stream, _, log = batching(monkeypatch)
+    log.info("one")
+    log.info("two")
+    assert stream.writes == []
+    log.warning("three")
+    assert stream.writes == [["one", "two", "three"]]
+    log.info("four")
+    log.info("five")
+    for _ in range(3):  # a timer of 0 s: due at the next turn of the loop
+        await asyncio.sleep(0)
+    assert stream.writes[1:] == [["four", "five"]]
+
+
+def test_lines_outside_a_loop_are_written_at_once_and_those_left_waiting_by_flush(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stream, handler, log = batching(monkeypatch, every=3600.0)
+    log.info("before")
+    assert stream.writes == [["before"]]
+
+    async def serve() -> None:
+        log.info("inside")
+
+    asyncio.run(serve())
+    assert stream.writes == [["before"]]  # its loop is gone; the line waits
+    handler.flush()  # as logging.shutdown does at exit
+    assert stream.writes == [["before"], ["inside"]]
+
+
+async def test_no_more_than_max_waiting_lines_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    stream, _, log = batching(monkeypatch, every=3600.0)
+    monkeypatch.setattr(logs, "MAX_WAITING", 3)
+    for n in range(5):
+        log.info(str(n))
+    assert stream.writes == [["0", "1", "2", "3"]]
+
+
+def test_a_process_that_ends_normally_writes_the_lines_still_waiting() -> None:
+    script = ("import asyncio, logging\nfrom bridge import logs\nlogs.setup()\n"
+              "async def serve():\n    logging.getLogger('bridge.calls').info('last call')\n"
+              "asyncio.run(serve())\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["message"] for line in done.stderr.splitlines()] == ["last call"]
