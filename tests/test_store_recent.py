@@ -99,6 +99,9 @@ async def _apply(store: SqliteStore, op: tuple[Any, ...]) -> None:
 @example(rounds=[[("insert lease", 0, 1)], [("save lease", 0, LeaseState.HELD)]])
 # A save asked while an erasure is unsettled: written whole, the erased customer kept.
 @example(rounds=[[("insert booking", 0, 0, None)], [("erase",), ("save booking", 0, 0, BookingStatus.CANCELED, None)]])
+# A save that writes the customer of a booking an erasure made memory forget, and moves it
+# to another lease: its record is read again, but the new lease names it.
+@example(rounds=[[("insert booking", 2, 0, None), ("erase",)], [("save booking", 2, 1, BookingStatus.CONFIRMED, None)]])
 def test_what_memory_answers_is_what_the_file_holds(rounds: list[list[tuple[Any, ...]]]) -> None:
     """Each round's operations run together (one group commit, settled in order); after
     each round every look-up answers what the file holds."""

@@ -180,10 +180,11 @@ class Recent:
             self._by_key.clear()
         self._bookings[booking_id] = ABSENT
 
-    def booking_unsure(self, booking_id: str) -> None:
-        """A booking written, but what the file holds of it is known only there."""
-        self.generation += 1
-        self._bookings.pop(booking_id, None)
+    def booking_unsure(self, booking: Booking) -> None:
+        """A booking written whose customer only the file knows (an erased one is kept
+        there): its keys name it, as for any booking written; the record is read again."""
+        self.booking_written(booking)
+        del self._bookings[booking.booking_id]
 
     def forget_bookings(self) -> None:
         self.generation += 1

@@ -235,9 +235,9 @@ class SqliteStore(Records):
         lease_was = None if lease is None else recent.steady_lease(lease.lease_id)
         booking_was = None if booking is None else recent.steady_booking(booking.booking_id)
         # A customer written may meet one erased meanwhile, which the file keeps: only the
-        # file then knows which it holds.
-        settled_by_file = booking is not None and booking.client != _codec.ERASED_CLIENT and (
-            booking_was is None or booking.client != booking_was.client)
+        # file then knows which it holds. (Most saves write no customer: checked first.)
+        settled_by_file = booking is not None and (
+            booking_was is None or booking.client != booking_was.client) and booking.client != _codec.ERASED_CLIENT
 
         def save(db: sqlite3.Connection) -> bool:
             """Whether every record saved was there to update."""
@@ -260,7 +260,7 @@ class SqliteStore(Records):
             if lease is not None:
                 self._recent.lease_written(lease)
             if settled_by_file:
-                self._recent.booking_unsure(booking.booking_id)
+                self._recent.booking_unsure(booking)
             elif booking is not None:
                 self._recent.booking_written(booking)
 
