@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from ..aiohttp_transport import default_transport
+from ..http1 import default_transport
 from ..clock import Clock, SystemClock
 from . import _wire as wire
 from ._batches import plan_calls

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import httpx
 
-from ..aiohttp_transport import default_transport
+from ..http1 import default_transport
 from ..errortable import ErrorTable
 from ..failures import BridgeError, Cause, OutcomeUnknown
 from ..metrics import Metrics

@@ -23,7 +23,7 @@ from typing import NamedTuple, TypeVar
 import httpx
 
 from .. import deadline, reqid
-from ..aiohttp_transport import AiohttpTransport, Answer
+from ..http1 import Answer, Http1Transport
 from ..failures import BridgeError, Cause
 from ..metrics import Metrics
 
@@ -79,7 +79,7 @@ def template(method: str, path: str) -> str:
 
 class Outgoing(NamedTuple):
     """One API request, as its parts: building an httpx.Request (URL parsing, header
-    normalising) cost about a tenth of an upstream call, and aiohttp needs none of it."""
+    normalising) cost about a tenth of an upstream call, and our transport needs none of it."""
 
     method: str
     url: str  # absolute, already encoded
@@ -92,7 +92,7 @@ class Outgoing(NamedTuple):
                              extensions={"timeout": self.timeout})
 
 
-# An answer read in full: an httpx.Response, or the aiohttp transport's Answer, which has
+# An answer read in full: an httpx.Response, or our transport's Answer, which has
 # the same reading side (status_code, is_success, headers, content, json()).
 Answered = httpx.Response | Answer
 Sender = Callable[[Outgoing], Awaitable[Answered]]
@@ -106,9 +106,9 @@ def json_body(value: object) -> bytes:
 def direct(transport: httpx.AsyncBaseTransport) -> Sender:
     """Send straight through ``transport``, the body read in full. httpx's client adds a
     cookie jar, redirects, auth and event hooks, none of which Qmatic's API uses, at about
-    a sixth of the bridge's CPU per call. Our aiohttp transport takes the parts as they
+    a sixth of the bridge's CPU per call. Our transport (bridge.http1) takes the parts as they
     are; any other (a test's MockTransport, the cassette recorder) gets an httpx.Request."""
-    if isinstance(transport, AiohttpTransport):
+    if isinstance(transport, Http1Transport):
         exchange = transport.exchange
 
         async def parts(out: Outgoing) -> Answered:
