@@ -39,6 +39,7 @@ from bridge.store import (
 )
 from bridge import deadline
 from bridge.failures import BridgeError, Cause
+from bridge.store import _sqlite as sqlite_module
 from bridge.store._retention import ERASED
 
 NOW = dt.datetime(2026, 11, 23, 7, 0, tzinfo=dt.timezone.utc)
@@ -499,10 +500,10 @@ async def writer_busy(store: SqliteStore, queued: int) -> AsyncIterator[None]:
         assert await asyncio.to_thread(holding.wait, 30)
         yield
         for _ in range(1000):
-            if store._jobs.qsize() >= queued:
+            if store._writes.queued >= queued:
                 break
             await asyncio.sleep(0)
-        assert store._jobs.qsize() == queued
+        assert store._writes.queued == queued
     finally:
         gate.set()
         await held
@@ -622,6 +623,58 @@ async def test_sqlite_a_write_its_caller_gave_up_on_before_it_ran_is_not_made(tm
         await kept
         assert gone.cancelled()
         assert await store.get_lease("l1") is None and await store.get_lease("l2") is not None
+    finally:
+        await store.close()
+
+
+@contextlib.contextmanager
+def write_lock_held_elsewhere(path: pathlib.Path) -> Any:
+    """Another process's writer (a backup, the bookings command), as SQLite sees it."""
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        yield other
+    finally:
+        if other.in_transaction:
+            other.execute("ROLLBACK")
+        other.close()
+
+
+async def test_sqlite_a_write_waits_for_another_writer_without_holding_up_the_loop(tmp_path: pathlib.Path,
+                                                                                monkeypatch) -> None:
+    monkeypatch.setattr(sqlite_module, "BUSY_MS", 3_000)
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    try:
+        await store.insert_lease(lease("l1", "r1"))
+        with write_lock_held_elsewhere(tmp_path / "s.sqlite3") as other:
+            started = time.monotonic()
+            waiting = asyncio.ensure_future(store.insert_lease(lease("l2", "r2")))
+            await asyncio.sleep(0)  # the write's first step: its BEGIN finds the lock taken
+            # Not held for the busy timeout (3 s): the wait is the writer thread's.
+            assert time.monotonic() - started < 1.0
+            for _ in range(10):
+                await asyncio.sleep(0)
+            # The loop goes on: a read is answered while the write waits for the lock.
+            assert await store.get_lease("l1") == lease("l1", "r1")
+            assert not waiting.done()
+            other.execute("COMMIT")
+            await waiting
+        assert await store.get_lease("l2") == lease("l2", "r2")
+    finally:
+        await store.close()
+
+
+async def test_sqlite_a_write_that_waits_past_the_busy_timeout_fails_alone(tmp_path: pathlib.Path,
+                                                                         monkeypatch) -> None:
+    monkeypatch.setattr(sqlite_module, "BUSY_MS", 100)
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    try:
+        with write_lock_held_elsewhere(tmp_path / "s.sqlite3"):
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                await store.insert_lease(lease("l1", "r1"))
+        await store.insert_lease(lease("l2", "r2"))  # and the next write goes on
+        assert await store.get_lease("l1") is None
+        assert await store.get_lease("l2") == lease("l2", "r2")
     finally:
         await store.close()
 

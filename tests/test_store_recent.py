@@ -7,6 +7,7 @@ behind its back."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import pathlib
@@ -146,7 +147,7 @@ async def test_answers_come_from_memory_until_a_failed_write_forgets_them(tmp_pa
 
 
 async def test_a_committed_write_is_remembered_though_its_caller_gave_up(tmp_path: pathlib.Path) -> None:
-    """A write the writer thread has taken commits whatever its caller does, and the store
+    """A write whose statements have run commits whatever its caller does, and the store
     answers the committed state; one still queued when its caller gives up never runs."""
     store = SqliteStore(tmp_path / "store.sqlite3")
     loop = asyncio.get_running_loop()
@@ -172,19 +173,13 @@ async def test_a_committed_write_is_remembered_though_its_caller_gave_up(tmp_pat
         assert await Records.get_lease(store, "l1") == lease("l1", "r1")
         assert await store.get_lease("l1") == lease("l1", "r1")
 
-        # Taken into a group, then given up on: committed, and answered.
-        inside.clear()
-        go_on.clear()
-        slow = asyncio.ensure_future(store._run(blocking))
-        await inside.wait()
-        inside.clear()
-        first = asyncio.ensure_future(store._in_transaction(blocking))  # the group's first write
-        saving = asyncio.ensure_future(store.save(lease=consumed))  # queued with it
-        await asyncio.sleep(0)
-        go_on.set()  # the slow job ends; the group's first write blocks again until...
-        await inside.wait()
-        saving.cancel()  # ...its caller has given up on the save, which is in the group
-        await asyncio.gather(first, saving, return_exceptions=True)
+        # Run in a group, then given up on before its COMMIT came back: committed, and answered.
+        saving = asyncio.ensure_future(store.save(lease=consumed))
+        await asyncio.sleep(0)  # its statements have run in the open transaction
+        assert store._writes.queued == 0 and not saving.done()
+        saving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await saving
         assert saving.cancelled()
         while await Records.get_lease(store, "l1") != consumed:
             await asyncio.sleep(0.001)  # polled, not timed: the group is committing

@@ -7,13 +7,13 @@ sqlite3 blocks, and handing each statement to a thread costs more than the state
   over a read-only connection of their own. In WAL a reader sees the last committed
   state without waiting for the writer, and a write's caller resumes only once it is
   committed: a read made after a write returned sees it.
-* Writes run on one writer thread, group-committed: the writes queued while it is busy
-  (up to GROUP) share one transaction (BEGIN IMMEDIATE), each inside its own savepoint,
-  so one that fails is rolled back alone and only its caller gets the error; then one
-  COMMIT, one fsync, and only then does any caller of the group resume. A COMMIT that
+* Writes are group-committed (_writes): their statements run on the loop's thread, each
+  write in a savepoint of its own inside a shared transaction, so one that fails is
+  rolled back alone and only its caller gets the error; the COMMIT (its fsync) runs on
+  one writer thread, and only then does any caller of the group resume. A COMMIT that
   fails fails every caller of the group.
-* Reads that may touch many rows (listings, counts, the outbox's) also run on the writer
-  thread, between groups, as every statement did before.
+* Reads that may touch many rows (listings, counts, the outbox's) run on the writer
+  thread, between groups.
 * Leases and bookings committed or read lately are answered from memory (_recent), as
   are those known not to exist.
 """
@@ -30,12 +30,13 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 from ..core.models import Booking, Lease, Notification
 from ._records import DELETE_BOOKING, DELETE_LEASE, Records
 from ._recent import ABSENT, EVERY, Recent
 from . import _codec, _outbox, _private, _retention, _schema
+from ._writes import STOP, UNRUN, Job, Writes, serve
 from ._outbox import OutboxEntry
 from ._duplicate import Duplicate, classify
 from ._keyed import KeyedLocks
@@ -44,27 +45,11 @@ T = TypeVar("T")
 
 SCHEMA = _schema.tables(blob="BLOB", real="REAL", serial="INTEGER PRIMARY KEY AUTOINCREMENT")
 
-# The most writes one commit holds: a caller waits for at most this many others' statements.
-GROUP = 64
+# How long a write waits for another process's write lock, on the writer thread.
+BUSY_MS = 5000
 
 # The placeholders turned into SQLite's once per statement text, not once per call.
 _positional = functools.lru_cache(maxsize=512)(_codec.sqlite_positional)
-
-
-class _Job(NamedTuple):
-    fn: Callable[[sqlite3.Connection], Any]
-    done: asyncio.Future[Any]
-    # A write: run in the next group commit, in a savepoint of its own. Otherwise run
-    # alone on the writer's connection, outside any transaction (a slow read, a checkpoint).
-    write: bool
-    # Told, on the event loop's thread, whether it succeeded and with what; even if its
-    # caller is gone.
-    settled: Callable[[bool, Any], None] | None = None
-
-
-_STOP = object()
-# The outcome a write is settled with when its caller gave up before it ran.
-_UNRUN = object()
 
 
 class SqliteStore(Records):
@@ -78,12 +63,13 @@ class SqliteStore(Records):
         self._writer = threading.Thread(target=self._serve, args=(str(path), migrate, opened),
                                          name="sqlite-writer", daemon=True)
         self._writer.start()
-        opened.result()  # raises what opening raised (NeedsMigration, sqlite3.Error); the thread has ended then
+        db = opened.result()  # raises what opening raised (NeedsMigration, sqlite3.Error); the thread has ended then
         try:
             self._reader = _open_reader(str(path))
         except BaseException:
-            self._jobs.put(_STOP)
+            self._jobs.put(STOP)
             raise
+        self._writes = Writes(db, self._jobs, BUSY_MS)
         self._closed = False
         self._locks = KeyedLocks()
         self._recent = Recent()
@@ -99,7 +85,7 @@ class SqliteStore(Records):
         db.execute("PRAGMA secure_delete=ON")
         # FULL: a commit is on disk before the call returns, so nothing acknowledged is lost.
         db.execute("PRAGMA synchronous=FULL")
-        db.execute("PRAGMA busy_timeout=5000")
+        db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
         try:
             self._found = found = schema_version(db)
             if found != _schema.CURRENT:
@@ -121,31 +107,7 @@ class SqliteStore(Records):
             opened.set_exception(exc)
             return
         opened.set_result(db)
-        held: Any = None
-        while True:
-            job = self._jobs.get() if held is None else held
-            held = None
-            if job is _STOP:
-                db.close()  # a no-op after close()'s own
-                return
-            if job.done.cancelled():  # its caller gave up before it started: as if never asked
-                _settle([(job, False, _UNRUN)])
-                continue
-            if not job.write:
-                _settle([(job, *_call(job.fn, db))])
-                continue
-            group, unrun = [job], []
-            while len(group) < GROUP:
-                try:
-                    job = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if job is _STOP or not job.write:
-                    held = job  # after this group, in the order asked
-                    break
-                (unrun if job.done.cancelled() else group).append(job)
-            outcomes = _commit_group(db, [job.fn for job in group])
-            _settle([(job, ok, value) for job, (ok, value) in zip(group, outcomes)] + [(job, False, _UNRUN) for job in unrun])
+        serve(db, self._jobs)
 
     def _submit(
         self, fn: Callable[[sqlite3.Connection], T], *, write: bool, settled: Callable[[bool, Any], None] | None = None
@@ -153,7 +115,7 @@ class SqliteStore(Records):
         if self._closed:
             raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
         done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._jobs.put(_Job(fn, done, write, settled))
+        self._writes.submit(Job(fn, done, write, settled))
         return done
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -174,7 +136,7 @@ class SqliteStore(Records):
         def settled(ok: bool, value: Any) -> None:
             if records:
                 recent.end(records)
-            if value is _UNRUN:
+            if value is UNRUN:
                 return
             if not ok:
                 if not isinstance(value, Duplicate):  # a refusal changed nothing; but a failed
@@ -398,8 +360,10 @@ class SqliteStore(Records):
         self._reader.close()
         closing = self._submit(lambda db: db.close(), write=False)
         self._closed = True
-        self._jobs.put(_STOP)
-        await closing
+        try:
+            await closing  # after the writes asked before it
+        finally:
+            self._jobs.put(STOP)
         await asyncio.to_thread(self._writer.join)
 
 
@@ -436,72 +400,6 @@ def _first(cursor: sqlite3.Cursor) -> Any:
 
 def _rows(cursor: sqlite3.Cursor) -> list[Any]:
     return cursor.fetchall()
-
-
-def _call(fn: Callable[[sqlite3.Connection], Any], db: sqlite3.Connection) -> tuple[bool, Any]:
-    try:
-        return True, fn(db)
-    except BaseException as exc:
-        return False, exc
-
-
-def _commit_group(db: sqlite3.Connection, fns: list[Callable[[sqlite3.Connection], Any]]) -> list[tuple[bool, Any]]:
-    """Run ``fns`` in one transaction, each in a savepoint of its own, then commit once:
-    per fn, (True, its result) if committed, (False, the error) if not. A fn that fails is
-    rolled back alone. One whose error ends the whole transaction (SQLite does so on a
-    full disk or an I/O error) fails alone too: the others run again in a new transaction
-    (a fn is statements on ``db``, nothing else, so it can be run again). A failed BEGIN
-    or COMMIT fails every fn not failed already."""
-    failed: dict[int, BaseException] = {}
-    while True:
-        results: dict[int, Any] = {}
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            ended = False
-            for i, fn in enumerate(fns):
-                if i in failed:
-                    continue
-                db.execute("SAVEPOINT unit")
-                try:
-                    results[i] = fn(db)
-                except BaseException as exc:
-                    failed[i] = exc
-                    if not db.in_transaction:
-                        ended = True
-                        break
-                    db.execute("ROLLBACK TO unit")
-                db.execute("RELEASE unit")
-            if ended:
-                continue  # the others again, in a new transaction
-            db.execute("COMMIT")
-        except BaseException as exc:
-            if db.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    db.execute("ROLLBACK")
-            return [(False, failed.get(i, exc)) for i in range(len(fns))]
-        return [(False, failed[i]) if i in failed else (True, results[i]) for i in range(len(fns))]
-
-
-def _settle(outcomes: list[tuple[_Job, bool, Any]]) -> None:
-    """From the writer thread: resolve the callers' futures on their loops, one wake-up per loop."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job, bool, Any]]] = {}
-    for outcome in outcomes:
-        by_loop.setdefault(outcome[0].done.get_loop(), []).append(outcome)
-    for loop, theirs in by_loop.items():
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
-            loop.call_soon_threadsafe(_resolve, theirs)
-
-
-def _resolve(outcomes: list[tuple[_Job, bool, Any]]) -> None:
-    for job, ok, value in outcomes:
-        if job.settled is not None:
-            job.settled(ok, value)
-        if job.done.cancelled():
-            continue
-        if ok:
-            job.done.set_result(value)
-        else:
-            job.done.set_exception(value)
 
 
 def _updated(db: sqlite3.Connection, table: str, key: str, row: dict[str, Any]) -> bool:
