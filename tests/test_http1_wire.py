@@ -5,6 +5,7 @@ requests it refuses to send."""
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 
 import httpx
@@ -124,6 +125,20 @@ async def test_a_full_pool_closes_an_idle_connection_to_another_origin_rather_th
             assert (await http.get(f"{one.url}/c", timeout=short)).json() == {"n": 1}
         assert transport.open_connections == 0
     assert (one.connections, other.connections) == (2, 1)
+
+
+async def test_a_streamed_body_is_sent_whole_with_its_length():
+    async def parts():
+        yield b'{"a":'
+        yield b"1}"
+
+    async with Server(lambda request, number: answer(200, {"got": json.loads(request.body)})) as server:
+        async with client(Http1Transport(), server) as http:
+            response = await http.post("/streamed", content=parts())
+    assert response.json() == {"got": {"a": 1}}
+    (seen,) = server.received
+    assert seen.header("Content-Length") == ["7"]
+    assert seen.header("Transfer-Encoding") == []
 
 
 # --- TLS --------------------------------------------------------------------------------

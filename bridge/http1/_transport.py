@@ -54,8 +54,13 @@ class Http1Transport(httpx.AsyncBaseTransport):
             body = await request.aread()
         url = request.url
         origin = self._origin(url.scheme, url.raw_host.decode("ascii"), url.port, url.netloc.decode("ascii"))
+        raw = request.headers.raw
+        if any(name.lower() == b"transfer-encoding" for name, _ in raw):
+            # A streamed body has been read whole: it goes with its length, not in chunks.
+            raw = [pair for pair in raw if pair[0].lower() != b"transfer-encoding"]
+            raw.append((b"Content-Length", str(len(body)).encode("ascii")))
         lines = [b"%s %s HTTP/1.1\r\n" % (request.method.encode("ascii"), url.raw_path)]
-        lines += [b"%s: %s\r\n" % pair for pair in request.headers.raw]
+        lines += [b"%s: %s\r\n" % pair for pair in raw]
         lines.append(b"\r\n")
         try:
             reply = await self._send(origin, request.method, b"".join(lines), body, request.extensions.get("timeout", {}))
