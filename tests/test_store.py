@@ -679,6 +679,23 @@ async def test_sqlite_a_write_that_waits_past_the_busy_timeout_fails_alone(tmp_p
         await store.close()
 
 
+async def test_sqlite_an_erasure_batch_runs_on_the_writer_thread_not_the_loop(tmp_path: pathlib.Path) -> None:
+    """A batch is a scan and hundreds of updates: too long to hold the event loop for, as
+    a write's few statements do."""
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    try:
+        for i in range(3):
+            await store.insert_booking(booking(f"b{i}", None, f"p{i}", start=NOW - dt.timedelta(days=40)))
+        ran: list[tuple[int, str]] = []
+        await store._run(lambda db: db.set_trace_callback(lambda sql: ran.append((threading.get_ident(), sql))))
+        assert await store.erase_personal_data(NOW - dt.timedelta(days=30), lambda body: body, batch=2) == 3
+        erasing = {thread for thread, sql in ran if sql.startswith("UPDATE bookings SET client")}
+        assert len(erasing) == 1 and threading.get_ident() not in erasing
+        assert [b.client.email for b in await store.bookings()] == ["", "", ""]
+    finally:
+        await store.close()
+
+
 async def test_sqlite_close_waits_for_the_writes_asked_before_it(tmp_path: pathlib.Path) -> None:
     store = SqliteStore(tmp_path / "s.sqlite3")
     writes = [asyncio.ensure_future(store.insert_lease(lease(f"l{i}", f"r{i}"))) for i in range(10)]

@@ -13,7 +13,7 @@ sqlite3 blocks, and handing each statement to a thread costs more than the state
   one writer thread, and only then does any caller of the group resume. A COMMIT that
   fails fails every caller of the group.
 * Reads that may touch many rows (listings, counts, the outbox's) run on the writer
-  thread, between groups.
+  thread, between groups; so does an erasure's batch, in a transaction of its own.
 * Leases and bookings committed or read lately are answered from memory (_recent), as
   are those known not to exist.
 """
@@ -127,10 +127,14 @@ class SqliteStore(Records):
         fn: Callable[[sqlite3.Connection], T],
         then: Callable[[T], None] | None = None,
         records: tuple[tuple[str, ...], ...] = (),
+        *,
+        alone: bool = False,
     ) -> T:
         """``fn`` as one all-or-nothing unit of the next group commit; its result once
         committed. ``then(result)``: what the records in memory learn from it, once
-        committed. ``records``: the leases and bookings it may change (see Recent.begin)."""
+        committed. ``records``: the leases and bookings it may change (see Recent.begin).
+        ``alone``: in a transaction of its own on the writer thread, between groups, for
+        a write too long to run on the event loop (an erasure's batch)."""
         recent = self._recent
 
         def settled(ok: bool, value: Any) -> None:
@@ -146,6 +150,8 @@ class SqliteStore(Records):
 
         if records:
             recent.begin(records)
+        if alone:
+            return await self._submit(functools.partial(_alone, fn), write=False, settled=settled)
         return await self._submit(fn, write=True, settled=settled)
 
     # -- the record primitives (see _records) ------------------------------------------------
@@ -312,7 +318,7 @@ class SqliteStore(Records):
         erased = 0
         while True:
             done = await self._in_transaction(lambda db: _retention.erase_ended(db, ended_before, scrub, batch),
-                                              lambda _: self._recent.forget_bookings(), (EVERY,))
+                                              lambda _: self._recent.forget_bookings(), (EVERY,), alone=True)
             erased += done
             if done < batch:
                 break
@@ -365,6 +371,11 @@ class SqliteStore(Records):
         finally:
             self._jobs.put(STOP)
         await asyncio.to_thread(self._writer.join)
+
+
+def _alone(fn: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -> T:
+    with _transaction(db):
+        return fn(db)
 
 
 def _open_reader(path: str) -> sqlite3.Connection:

@@ -17,9 +17,10 @@ those hand-offs cost more than the statements did (bench/README.md, fifth round)
 the COMMIT waits on the disk. BEGIN IMMEDIATE is tried on the loop without waiting; when
 another process holds the file's write lock, the BEGIN is waited for on the thread.
 
-Jobs that are not writes (reads that may touch many rows, a checkpoint, closing) run on
-the writer thread between groups, in the order asked. The connection is the loop's or
-the thread's, never both at once.
+Other jobs (reads that may touch many rows, a checkpoint, closing, and a write too long
+to hold the loop for, in a transaction of its own: an erasure's batch) run on the writer
+thread between groups, in the order asked. The connection is the loop's or the
+thread's, never both at once.
 """
 
 from __future__ import annotations
