@@ -696,6 +696,28 @@ async def test_sqlite_an_erasure_batch_runs_on_the_writer_thread_not_the_loop(tm
         await store.close()
 
 
+async def test_sqlite_an_erasure_whose_commit_fails_leaves_the_store_writable(tmp_path: pathlib.Path) -> None:
+    """A transaction of its own that could not commit is rolled back, not left open on the
+    writer's connection for every later write to trip on."""
+    store = SqliteStore(tmp_path / "s.sqlite3")
+
+    def no_commit(action: int, arg1: str | None, *_: object) -> int:
+        refused = action == sqlite3.SQLITE_TRANSACTION and arg1 == "COMMIT"
+        return sqlite3.SQLITE_DENY if refused else sqlite3.SQLITE_OK
+
+    try:
+        await store.insert_booking(booking(start=NOW - dt.timedelta(days=40)))
+        await store._run(lambda db: db.set_authorizer(no_commit))
+        with pytest.raises(sqlite3.DatabaseError):
+            await store.erase_personal_data(NOW - dt.timedelta(days=30), lambda body: body)
+        await store._run(lambda db: db.set_authorizer(None))
+        assert (await store.get_booking("b1")).client.email == "ada@example.com"  # rolled back
+        await store.insert_lease(lease())  # and the writes go on
+        assert await store.get_lease("l1") == lease()
+    finally:
+        await store.close()
+
+
 async def test_sqlite_close_waits_for_the_writes_asked_before_it(tmp_path: pathlib.Path) -> None:
     store = SqliteStore(tmp_path / "s.sqlite3")
     writes = [asyncio.ensure_future(store.insert_lease(lease(f"l{i}", f"r{i}"))) for i in range(10)]

@@ -36,7 +36,7 @@ from ..core.models import Booking, Lease, Notification
 from ._records import DELETE_BOOKING, DELETE_LEASE, Records
 from ._recent import ABSENT, EVERY, Recent
 from . import _codec, _outbox, _private, _retention, _schema
-from ._writes import STOP, UNRUN, Job, Writes, serve
+from ._writes import STOP, UNRUN, Job, Writes, commit, serve
 from ._outbox import OutboxEntry
 from ._duplicate import Duplicate, classify
 from ._keyed import KeyedLocks
@@ -473,4 +473,7 @@ class _transaction:
         self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, *_: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type is None:
+            commit(self._db)
+        elif self._db.in_transaction:  # SQLite may have ended it already (a full disk)
+            self._db.execute("ROLLBACK")

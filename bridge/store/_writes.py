@@ -89,7 +89,7 @@ class Writes:
             if job.done.cancelled():
                 resolve([(job, False, UNRUN)])
             elif job.write:
-                self._run(job)
+                self._apply(job)
             else:
                 self._hand_over(job.fn, job.done, job.settled)
         if (self._open or self._group) and not self._away and not self._commit_due:
@@ -97,7 +97,7 @@ class Writes:
             # In the next turn of the loop: writes asked in this one join the group.
             asyncio.get_running_loop().call_soon(self._commit)
 
-    def _run(self, job: Job) -> None:
+    def _apply(self, job: Job) -> None:
         db = self._db
         if not self._open and not self._begin(job):
             return
@@ -189,7 +189,7 @@ class Writes:
         def committed(ok: bool, value: Any) -> None:
             resolve([(job, ok and job_ok, job_value if ok or not job_ok else value) for job, job_ok, job_value in group])
 
-        self._hand_over(_commit, None, committed)
+        self._hand_over(commit, None, committed)
 
     def _hand_over(self, fn: Callable[[sqlite3.Connection], Any], done: asyncio.Future[Any] | None,
                    settled: Callable[[bool, Any], None] | None) -> None:
@@ -213,7 +213,8 @@ def _begin(db: sqlite3.Connection) -> None:
     db.execute("BEGIN IMMEDIATE")
 
 
-def _commit(db: sqlite3.Connection) -> None:
+def commit(db: sqlite3.Connection) -> None:
+    """COMMIT; one that fails is rolled back, so the connection is left with no transaction."""
     try:
         db.execute("COMMIT")
     except BaseException:
