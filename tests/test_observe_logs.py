@@ -300,3 +300,60 @@ def test_a_process_that_ends_normally_writes_the_lines_still_waiting() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert [json.loads(line)["message"] for line in done.stderr.splitlines()] == ["last call"]
+
+
+class Lines:
+    """A stream that keeps every line whole."""
+
+    def __init__(self) -> None:
+        self.lines: list[dict[str, Any]] = []
+
+    def write(self, text: str) -> None:
+        self.lines += [json.loads(line, object_pairs_hook=list) for line in text.splitlines()]
+
+    def flush(self) -> None:
+        pass
+
+
+def test_a_line_written_directly_is_the_line_logging_would_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    _, handler, log = batching(monkeypatch)
+    handler.setStream(stream := Lines())  # type: ignore[arg-type]
+    fields = {"method": "m", "status": "OK", "latency_ms": 1.5, "cause": None, "when": dt.date(2026, 11, 29)}
+    with reqid.bound("id-1"):
+        log.log(logging.INFO, "call", extra=fields)
+        logs.emit(log, logging.INFO, "call", fields)
+    logs.emit(log, logging.WARNING, "call", {"request_id": "own"})  # outside a loop: at once
+    logged, direct, own = stream.lines
+    assert [pair for pair in direct if pair[0] != "time"] == [pair for pair in logged if pair[0] != "time"]
+    assert [key for key, _ in direct] == ["time", "level", "logger", "message", "method", "status", "latency_ms",
+                                          "cause", "when", "request_id"]
+    assert own[1] == ("level", "WARNING") and own[4:] == [("request_id", "own")]
+
+
+def test_a_line_that_a_filter_or_another_handler_would_see_goes_through_logging(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, handler, log = batching(monkeypatch)
+    handler.setStream(stream := Lines())  # type: ignore[arg-type]
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    monkeypatch.setattr(log, "filters", [lambda record: record.getMessage() != "dropped"])
+    logs.emit(log, logging.WARNING, "dropped", {})
+    assert stream.lines == []
+    monkeypatch.setattr(log, "filters", [])
+    monkeypatch.setattr(log, "handlers", [handler, Keep()])
+    logs.emit(log, logging.WARNING, "kept", {"method": "m"})
+    assert [record.method for record in seen] == ["m"]  # type: ignore[attr-defined]
+    other = logs.BatchingHandler(other_stream := Lines())  # type: ignore[arg-type]
+    other.setFormatter(logs.JsonFormatter())
+    monkeypatch.setattr(log, "handlers", [handler, other])
+    logs.emit(log, logging.WARNING, "to both", {})
+    assert [line[3] for line in other_stream.lines] == [("message", "to both")]
+    monkeypatch.setattr(log, "handlers", [handler])
+    handler.setLevel(logging.ERROR)
+    logs.emit(log, logging.WARNING, "below the handler's level", {})
+    assert [line[3] for line in stream.lines] == [("message", "kept"), ("message", "to both")]

@@ -15,6 +15,7 @@ import re
 import time
 from dataclasses import dataclass
 
+from .. import logs
 from ..failures import BridgeError, Cause
 
 log = logging.getLogger("bridge.calls")
@@ -106,4 +107,4 @@ def call(
     if outcome is not None and outcome.cause is not None:
         fields["cause"], fields["reason"] = outcome.cause, outcome.reason
     fields.update(more)
-    log.log(level, "call", extra=fields)
+    logs.emit(log, level, "call", fields)
