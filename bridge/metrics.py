@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -56,6 +57,7 @@ class Metrics:
             "(HTTP status, or the transport failure).", ("operation", "status"), registry=r)
         self.upstream_seconds = Histogram(
             "bridge_upstream_request_seconds", "Time of one HTTP exchange with Qmatic.", ("operation",), registry=r)
+        self._upstream: dict[tuple[str, str], tuple[Any, Any]] = {}
         self.token_fetches = Counter(
             "bridge_upstream_token_fetches", "OAuth2 token requests to Qmatic, by outcome.", ("outcome",), registry=r)
 
@@ -88,6 +90,16 @@ class Metrics:
             "bridge_feed_exports", "Feed set exports, by outcome (ok, failed).", ("outcome",), registry=r)
         self.feed_slots = Counter(
             "bridge_feed_slots_exported", "Availability slots written into exported feeds.", registry=r)
+
+    def upstream_series(self, operation: str, status: str) -> tuple[Any, Any]:
+        """The count and the time series of one upstream exchange, looked up once: ``labels``
+        takes a lock and builds its key on every call, twice per upstream call. Operations
+        (path templates) and statuses (HTTP statuses, transport failures) are few."""
+        found = self._upstream.get((operation, status))
+        if found is None:
+            found = self._upstream[(operation, status)] = (
+                self.upstream_requests.labels(operation, status), self.upstream_seconds.labels(operation))
+        return found
 
     async def scrape(self) -> bytes:
         """The text exposition, with the store-backed gauges read now."""

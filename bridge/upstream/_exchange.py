@@ -165,9 +165,12 @@ async def send(
 
 def _observe(operation: str, status: str, started: float, metrics: Metrics) -> None:
     elapsed = time.perf_counter() - started
-    metrics.upstream_requests.labels(operation, status).inc()
-    metrics.upstream_seconds.labels(operation).observe(elapsed)
+    counted, timed = metrics.upstream_series(operation, status)
+    counted.inc()
+    timed.observe(elapsed)
     level = logging.DEBUG if status.startswith("2") else logging.INFO
+    if not log.isEnabledFor(level):  # a success's line, at the default level
+        return
     fields = {"operation": operation, "status": status, "latency_ms": round(elapsed * 1000, 2)}
     if (request_id := reqid.current()) is not None:
         fields["request_id"] = request_id
