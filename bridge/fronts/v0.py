@@ -127,12 +127,25 @@ def _client(msg: pb.ClientInformation) -> Client:
     )
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_SECOND = dt.timedelta(seconds=1)
+
+
+def set_time(out: timestamp_pb2.Timestamp, when: dt.datetime) -> None:
+    """What ``out.FromDatetime(when)`` sets, with datetime's own arithmetic: protobuf's goes
+    through utctimetuple and calendar.timegm in Python, about 2 % of a v0 call's CPU."""
+    if when.tzinfo is None:  # naive is UTC, as protobuf takes it
+        when = when.replace(tzinfo=dt.timezone.utc)
+    out.seconds = (when - _EPOCH) // _SECOND
+    out.nanos = when.microsecond * 1000
+
+
 def _render_lease(request: pb.Lease, lease: Lease) -> pb.Lease:
     out = pb.Lease()
     out.CopyFrom(request)
     out.lease_id = lease.lease_id
     assert lease.expires_at is not None
-    out.lease_expiration_time.FromDatetime(lease.expires_at)
+    set_time(out.lease_expiration_time, lease.expires_at)
     return out
 
 
@@ -143,7 +156,7 @@ def _render_booking(booking: Booking) -> pb.Booking:
         service_id=booking.slot.service_id,
         status=_STATUS.get(booking.status, pb.BOOKING_STATUS_UNSPECIFIED),
     )
-    out.start_time.FromDatetime(booking.slot.start)
+    set_time(out.start_time, booking.slot.start)
     out.duration.FromTimedelta(booking.slot.duration)
     c = booking.client
     out.client_information.given_name = c.given_name
