@@ -29,9 +29,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cachetools import LRUCache
-
 from ..core.models import Booking, Lease
+from ._lru import Lru
 
 SIZE = 2048
 
@@ -45,11 +44,11 @@ EVERY = ("every",)
 class Recent:
     def __init__(self, size: int = SIZE):
         self.generation = 0
-        self._leases: LRUCache[str, Any] = LRUCache(size)  # lease_id → Lease | ABSENT
-        self._references: LRUCache[str, Any] = LRUCache(size)  # client_reference → lease_id | ABSENT
-        self._bookings: LRUCache[str, Any] = LRUCache(size)  # booking_id → Booking | ABSENT
-        self._by_lease: LRUCache[str, Any] = LRUCache(size)  # lease_id → booking_id | ABSENT
-        self._by_key: LRUCache[str, Any] = LRUCache(size)  # idempotency key → booking_id | ABSENT
+        self._leases: Lru[str, Any] = Lru(size)  # lease_id → Lease | ABSENT
+        self._references: Lru[str, Any] = Lru(size)  # client_reference → lease_id | ABSENT
+        self._bookings: Lru[str, Any] = Lru(size)  # booking_id → Booking | ABSENT
+        self._by_lease: Lru[str, Any] = Lru(size)  # lease_id → booking_id | ABSENT
+        self._by_key: Lru[str, Any] = Lru(size)  # idempotency key → booking_id | ABSENT
         self._booking_indexes = {"id": self._bookings, "lease": self._by_lease, "key": self._by_key}
         # ("lease", id), ("booking", id) or EVERY → how many of its writes are unsettled.
         self._unsettled: dict[tuple[str, ...], int] = {}
@@ -75,7 +74,7 @@ class Recent:
         return None if isinstance(found, Booking) and found.idempotency_key != key else found
 
     @staticmethod
-    def _through(index: LRUCache[str, Any], key: str, records: LRUCache[str, Any]) -> Any:
+    def _through(index: Lru[str, Any], key: str, records: Lru[str, Any]) -> Any:
         """The record a unique key names. The record may have been evicted (unknown) or
         deleted (ABSENT: the key then names nothing until a commit names another record),
         or no longer carry the key (the callers check: unknown)."""
