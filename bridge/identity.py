@@ -7,7 +7,6 @@ nothing without the key. Hex is within Qmatic's ``[A-Za-z0-9]{10,48}``.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 _LENGTH = 40
@@ -22,5 +21,6 @@ def from_user_id(key: bytes, user_id: str) -> str:
 
 
 def _derive(key: bytes, kind: str, value: str) -> str:
-    digest = hmac.new(key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
-    return digest[:_LENGTH]
+    # The one-shot form: hmac.new builds and copies hash objects in Python, about 1 % of a
+    # v3 CreateBooking's CPU; the result is the same.
+    return hmac.digest(key, f"{kind}:{value}".encode(), "sha256").hex()[:_LENGTH]
