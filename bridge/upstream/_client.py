@@ -18,7 +18,7 @@ from ..failures import BridgeError, Cause, OutcomeUnknown
 from ..metrics import Metrics
 from . import _models as m
 from ._errors import NOUNS, error_for
-from ._exchange import Answered, Outgoing, Sender, budget, capped, direct, json_body, send, template, through
+from ._exchange import Answered, Outgoing, Sender, budget, capped_phases, direct, json_body, send, template, through
 from ._retry import RETRY_STATUSES, RetryableAnswer, call, never_left
 from ._token import TokenSource
 
@@ -261,7 +261,7 @@ class QmaticClient:
         url = self._base + request.path
         if request.params:
             url += "?" + str(httpx.QueryParams(request.params))
-        built = Outgoing(request.method, url, headers, content, capped(self._timeout, allowed).as_dict())
+        built = Outgoing(request.method, url, headers, content, capped_phases(self._timeout, allowed))
         operation = template(request.method, request.path)
         return await send(self._sender, built, allowed, operation=operation, metrics=self._metrics)
 
