@@ -134,6 +134,14 @@ async def test_int64_as_numbers_and_unknown_fields_are_accepted(harness: Harness
 # --- availability -----------------------------------------------------------------------
 
 
+async def test_names_in_any_script_are_answered_as_utf8(harness: Harness) -> None:
+    who = {**user(), "given_name": "Åsa", "family_name": "Nyström-中村"}
+    r = await harness.rest.post("/CreateBooking", json=booking_request("t-utf8", at(1, 10), who=who))
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json; charset=utf-8"
+    assert "Nyström-中村".encode() in r.content
+    assert r.json()["booking"]["user_information"]["given_name"] == "Åsa"
+
+
 async def test_batch_lookup_answers_every_slot_in_order(harness: Harness) -> None:
     await harness.lease(at(1, 10), reference="held", service=seed.PASSPORT, minutes=15)
     asked = [

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import orjson
 from aiohttp import web
 from google.protobuf import json_format
 from google.protobuf.message import Message
@@ -109,7 +110,9 @@ def _print(message: Message) -> str:
     # proto3 JSON leaves out false booleans; Google's samples spell "available": false.
     for entry in data.get("slot_time_availability", ()):
         entry.setdefault("available", False)
-    return json.dumps(data, separators=(",", ":"))
+    # orjson: the json module's dumps was about 1.5 % of a v3 CreateBooking. Non-ASCII
+    # text is written as UTF-8 (the answer's charset), not as \u escapes.
+    return orjson.dumps(data).decode()
 
 
 def _parse(cls: type[Message], body: bytes) -> Message:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import ssl
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import orjson
 from multidict import CIMultiDict
 
 from ._connection import Reply
@@ -180,7 +180,10 @@ class Answer:
         return 200 <= self.status_code < 300
 
     def json(self) -> Any:
-        return json.loads(self.content)
+        """The body parsed by orjson, about four times as fast as the json module. Unlike
+        httpx's, a body that is not UTF-8 (JSON sent between systems must be) is refused
+        like any unparseable one: orjson's error is a ValueError, as json's is."""
+        return orjson.loads(self.content)
 
 
 def _httpx_response(reply: Reply, request: httpx.Request | None) -> httpx.Response:

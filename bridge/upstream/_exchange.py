@@ -14,13 +14,13 @@ log at the default level.
 from __future__ import annotations
 
 import asyncio
-import json as _json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple, TypeVar
 
 import httpx
+import orjson
 
 from .. import deadline, reqid
 from ..http1 import Answer, Http1Transport
@@ -103,8 +103,10 @@ Sender = Callable[[Outgoing], Awaitable[Answered]]
 
 
 def json_body(value: object) -> bytes:
-    """``value`` as JSON, byte for byte what httpx's ``json=`` sends."""
-    return _json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    """``value`` as JSON, byte for byte what httpx's ``json=`` sends for what the client
+    sends (strings, integers, booleans, null, lists, objects with string keys; no floats),
+    written by orjson: the json module took about 2 % of a v3 CreateBooking for its two."""
+    return orjson.dumps(value)
 
 
 def direct(transport: httpx.AsyncBaseTransport) -> Sender:
