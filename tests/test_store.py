@@ -40,6 +40,7 @@ from bridge.store import (
 from bridge import deadline
 from bridge.failures import BridgeError, Cause
 from bridge.store import _sqlite as sqlite_module
+from bridge.store import _writes
 from bridge.store._retention import ERASED
 
 NOW = dt.datetime(2026, 11, 23, 7, 0, tzinfo=dt.timezone.utc)
@@ -526,6 +527,20 @@ async def test_sqlite_writes_queued_while_the_writer_is_busy_share_one_commit(tm
         statements.clear()
         await asyncio.gather(*(store.insert_lease(lease(f"m{i}", f"s{i}")) for i in range(50)))
         assert 1 <= statements.count("COMMIT") <= 10
+    finally:
+        await store.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="nice is a thread's own on Linux only")
+async def test_sqlite_the_writer_thread_is_nicer_than_the_event_loops(tmp_path: pathlib.Path) -> None:
+    """Its wake-ups, at least two per COMMIT, must not preempt the loop serving calls."""
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    try:
+        await store.insert_lease(lease())
+        writer = store._writer.native_id
+        assert writer is not None and writer != threading.get_native_id()
+        loop_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        assert os.getpriority(os.PRIO_PROCESS, writer) == min(19, loop_nice + _writes.NICER) > loop_nice
     finally:
         await store.close()
 
